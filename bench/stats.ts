@@ -1,0 +1,44 @@
+import { pathToFileURL } from 'node:url';
+
+/** Small helpers the benchmarks share: repeated runs, medians, percentiles, printing. */
+
+/** The median of some numbers. */
+export function median(xs: number[]): number {
+  return percentile(xs, 0.5);
+}
+
+/** The q-quantile (0..1) of some numbers, by the nearest-rank method. */
+export function percentile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** Runs `fn` `runs` times and returns each result. */
+export async function repeat<T>(runs: number, fn: (run: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < runs; i++) out.push(await fn(i));
+  return out;
+}
+
+/** Prints a table with aligned columns. */
+export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+  const cells = rows.map((r) => r.map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(`\n${title}\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+  for (const r of cells) console.log(line(r));
+}
+
+/** Resident memory of a process in MB, from /proc. */
+export async function rssMb(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** True when the module at `url` is the script node was started with. */
+export function isMain(url: string): boolean {
+  return process.argv[1] !== undefined && url === pathToFileURL(process.argv[1]).href;
+}

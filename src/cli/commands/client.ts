@@ -1,0 +1,39 @@
+/** `tunemesh client`: runs a client daemon. */
+import type { Command } from 'commander';
+import { ClientDaemon } from '../../client/daemon.ts';
+import { makeConfig } from '../../core/config.ts';
+import { parsePort, parseSize, onShutdown } from '../options.ts';
+
+export function register(program: Command): void {
+  program
+    .command('client')
+    .description('Run a client daemon: AP link, disk cache, and a local HTTP endpoint for players.')
+    .requiredOption('--server <address>', 'the AP, host:port#fingerprint (pinned) or host:port (trust on first use)')
+    .requiredOption('--cache <dir>', 'cache directory')
+    .option('--http-port <port>', 'local HTTP port for players (0 = any free port)', parsePort, 7700)
+    .option('--user <name>', 'account name', process.env.TUNEMESH_USER)
+    .option('--password <pw>', 'password (or set TUNEMESH_PASSWORD)', process.env.TUNEMESH_PASSWORD)
+    .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
+    .option('--json', 'print the endpoint as JSON once ready')
+    .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/stats, / (player page).')
+    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; json?: boolean }) => {
+      if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
+      const daemon = await ClientDaemon.start({
+        server: o.server,
+        cacheDir: o.cache,
+        cacheSize: o.cacheSize,
+        httpPort: o.httpPort,
+        user: o.user,
+        password: o.password,
+        config: makeConfig(),
+        log: (line) => process.stderr.write(line + '\n'),
+      });
+      daemon.ap.on('fatal', (err) => {
+        process.stderr.write(`tunemesh: ${err.message}\n`);
+        void daemon.stop().then(() => process.exit(1));
+      });
+      if (o.json) process.stdout.write(JSON.stringify({ url: daemon.url }) + '\n');
+      else process.stdout.write(`tunemesh client ready: player and API at ${daemon.url}\n`);
+      onShutdown(() => daemon.stop());
+    });
+}

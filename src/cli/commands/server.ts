@@ -1,0 +1,36 @@
+/** `tunemesh server`: runs an access point on a data directory. */
+import type { Command } from 'commander';
+import { AccessPoint } from '../../server/access-point.ts';
+import { openDataDir } from '../../server/data-dir.ts';
+import { makeConfig } from '../../core/config.ts';
+import { parsePort, parseNonNegative, onShutdown } from '../options.ts';
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .description('Run an access point: login, catalog, track metadata and chunk data over TLS 1.3.')
+    .requiredOption('--data <dir>', 'data directory (catalog, audio store, TLS key)')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--port <port>', 'TCP port (0 = any free port)', parsePort, 0)
+    .option('--max-rate <bytesPerSecond>', 'cap the chunk data sent to each client (0 = none)', parseNonNegative, 0)
+    .option('--json', 'print the address as JSON')
+    .addHelpText('after', '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.')
+    .action(async (o: { data: string; host: string; port: number; maxRate: number; json?: boolean }) => {
+      const data = openDataDir(o.data);
+      const ap = await AccessPoint.start({
+        data,
+        host: o.host,
+        port: o.port,
+        config: makeConfig(),
+        maxRatePerClient: o.maxRate,
+        log: (line) => process.stderr.write(line + '\n'),
+      });
+      const tracks = await data.catalog.trackCount();
+      if (o.json) process.stdout.write(JSON.stringify({ address: ap.address, port: ap.port, tracks }) + '\n');
+      else process.stdout.write(`tunemesh access point listening at ${ap.address} (${tracks} tracks)\n`);
+      onShutdown(async () => {
+        await ap.stop();
+        data.close();
+      });
+    });
+}

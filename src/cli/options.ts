@@ -1,0 +1,44 @@
+/** Option parsers and process helpers shared by the CLI commands. */
+import { InvalidArgumentError } from 'commander';
+
+/** A TCP port, 0-65535. */
+export function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port number (0-65535)');
+  return n;
+}
+
+/** A whole number >= 0. */
+export function parseNonNegative(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('not a number >= 0');
+  return n;
+}
+
+/** A size such as 500MB, 2GiB or 1048576 (bytes). */
+export function parseSize(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$/i.exec(v);
+  if (!m) throw new InvalidArgumentError('not a size (examples: 500MB, 2GB, 1048576)');
+  const unit = (m[2] ?? '').toLowerCase().replace(/i?b$/, '');
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit];
+  if (mult === undefined) throw new InvalidArgumentError('unknown size unit');
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** Runs `stop` once on SIGINT/SIGTERM, then exits. */
+export function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`tunemesh: shutdown: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

@@ -1,0 +1,227 @@
+/**
+ * The access point (DESIGN §1): holds a persistent TLS link to every logged-in client and
+ * serves login, catalog search and browse, track metadata and chunk data (the server source).
+ */
+import { EventEmitter } from 'node:events';
+import { writeFile, rename } from 'node:fs/promises';
+import type { TunemeshConfig } from '../core/config.ts';
+import { chunkCount } from '../core/track.ts';
+import { PROTOCOL_VERSION, type ErrorCode, type Message } from '../protocol/messages.ts';
+import type { Link } from '../net/link.ts';
+import { listenTls } from '../net/tls.ts';
+import { loadOrCreateIdentity, formatServerAddress } from '../net/identity.ts';
+import type { DataDir } from './data-dir.ts';
+import { ChunkPump } from './chunk-pump.ts';
+
+/** Options of {@link AccessPoint.start}. */
+export interface AccessPointOptions {
+  data: DataDir;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number;
+  config: TunemeshConfig;
+  /** Cap on the chunk bytes per second sent to each client; 0 = none. For tests and emulated links. */
+  maxRatePerClient?: number;
+  /** Where operational messages go. @default nothing */
+  log?: (line: string) => void;
+}
+
+/** One connected client as the AP sees it. */
+interface Session {
+  link: Link;
+  remote: string;
+  helloDone: boolean;
+  user?: string;
+  sessionId?: string;
+  pump: ChunkPump;
+}
+
+/** Largest chunk range one request may ask for: a whole 10-minute 320 kbps file is ~1500 chunks. */
+const MAX_CHUNKS_PER_REQUEST = 4096;
+const MAX_BROWSE_LIMIT = 500;
+
+/** Answer a request with a typed error. */
+class RequestError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+/** Counters an operator (and the benchmarks) read. */
+export interface AccessPointStats {
+  clients: number;
+  loggedIn: number;
+  chunkBytesSent: number;
+  chunksSent: number;
+  loginsFailed: number;
+  protocolErrors: number;
+}
+
+export class AccessPoint extends EventEmitter {
+  private readonly sessions = new Set<Session>();
+  private closeServer?: () => Promise<void>;
+  private nextSession = 1;
+  readonly stats: AccessPointStats = { clients: 0, loggedIn: 0, chunkBytesSent: 0, chunksSent: 0, loginsFailed: 0, protocolErrors: 0 };
+  /** `host:port#fingerprint`, what clients are given to connect and pin the AP's key. */
+  address = '';
+  port = 0;
+
+  private constructor(private readonly opts: AccessPointOptions) {
+    super();
+  }
+
+  /** Creates the TLS identity on first start, listens, and writes the address to `<data>/address`. */
+  static async start(opts: AccessPointOptions): Promise<AccessPoint> {
+    const ap = new AccessPoint(opts);
+    const identity = await loadOrCreateIdentity(opts.data.paths.tls);
+    const host = opts.host ?? '127.0.0.1';
+    const server = await listenTls({
+      host,
+      port: opts.port ?? 0,
+      identity,
+      config: opts.config,
+      onLink: (link, info) => ap.accept(link, info?.remote ?? '?'),
+    });
+    ap.closeServer = server.close;
+    ap.port = server.port;
+    ap.address = formatServerAddress({ host, port: server.port, fingerprint: identity.fingerprint });
+    const tmp = `${opts.data.paths.address}.tmp`;
+    await writeFile(tmp, ap.address + '\n');
+    await rename(tmp, opts.data.paths.address);
+    return ap;
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  private accept(link: Link, remote: string): void {
+    const session: Session = {
+      link,
+      remote,
+      helloDone: false,
+      pump: new ChunkPump(link, this.opts.data.store, this.opts.config.chunkSize, this.opts.maxRatePerClient ?? 0, (bytes) => {
+        this.stats.chunkBytesSent += bytes;
+        this.stats.chunksSent++;
+      }),
+    };
+    this.sessions.add(session);
+    this.stats.clients = this.sessions.size;
+    link.on('message', (msg: Message, requestId: number) => {
+      this.handle(session, msg, requestId).catch((err: Error) => {
+        if (err instanceof RequestError) {
+          link.send({ type: 'error', code: err.code, message: err.message }, requestId);
+        } else {
+          this.log(`ap: request ${msg.type} from ${remote} failed: ${err.stack ?? err.message}`);
+          link.send({ type: 'error', code: 'internal', message: 'internal error' }, requestId);
+        }
+      });
+    });
+    link.on('close', (err?: Error) => {
+      session.pump.stop();
+      this.sessions.delete(session);
+      this.stats.clients = this.sessions.size;
+      if (session.user) this.stats.loggedIn--;
+      if (err && err.name !== 'LinkClosedError') {
+        this.stats.protocolErrors++;
+        this.log(`ap: link from ${remote}${session.user ? ` (${session.user})` : ''} closed: ${err.name}: ${err.message}`);
+      }
+    });
+  }
+
+  private async handle(s: Session, msg: Message, requestId: number): Promise<void> {
+    const { catalog, accounts, store } = this.opts.data;
+    if (!s.helloDone && msg.type !== 'hello') {
+      s.link.close('hello expected first');
+      return;
+    }
+    switch (msg.type) {
+      case 'hello':
+        if (msg.version !== PROTOCOL_VERSION) {
+          s.link.send({ type: 'error', code: 'version', message: `protocol version ${msg.version} not supported (AP speaks ${PROTOCOL_VERSION})` }, requestId);
+          s.link.close('version mismatch');
+          return;
+        }
+        s.helloDone = true;
+        s.link.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'tunemesh-ap/0.1' }, requestId);
+        return;
+      case 'login': {
+        const ok = await accounts.verify(msg.user, msg.password);
+        if (!ok) {
+          this.stats.loginsFailed++;
+          throw new RequestError('unauthorized', 'wrong user name or password');
+        }
+        if (!s.user) this.stats.loggedIn++;
+        s.user = msg.user;
+        s.sessionId = `s${this.nextSession++}`;
+        s.link.send({ type: 'login-ok', user: msg.user, sessionId: s.sessionId }, requestId);
+        return;
+      }
+      case 'ping':
+      case 'pong':
+        return;
+      case 'bye':
+        s.link.close('bye');
+        return;
+      case 'cancel':
+        s.pump.cancel(requestId);
+        return;
+    }
+    if (!s.user) throw new RequestError('unauthorized', 'log in first');
+    switch (msg.type) {
+      case 'search': {
+        const limit = clampLimit(msg.limit);
+        const r = await catalog.search(msg.query, limit);
+        s.link.send({ type: 'search-result', ...r }, requestId);
+        return;
+      }
+      case 'list-artists': {
+        const artists = await catalog.listArtists(Math.max(0, msg.offset), clampLimit(msg.limit));
+        s.link.send({ type: 'artists', artists }, requestId);
+        return;
+      }
+      case 'get-artist': {
+        const r = await catalog.getArtist(msg.artistId);
+        if (!r) throw new RequestError('not-found', `no artist ${msg.artistId}`);
+        s.link.send({ type: 'artist', ...r }, requestId);
+        return;
+      }
+      case 'get-album': {
+        const r = await catalog.getAlbum(msg.albumId);
+        if (!r) throw new RequestError('not-found', `no album ${msg.albumId}`);
+        s.link.send({ type: 'album', ...r }, requestId);
+        return;
+      }
+      case 'get-track': {
+        const track = await catalog.getTrack(msg.trackId);
+        if (!track) throw new RequestError('not-found', `no track ${msg.trackId}`);
+        s.link.send({ type: 'track', track }, requestId);
+        return;
+      }
+      case 'chunk-request': {
+        const size = await store.size(msg.fileId);
+        if (size === undefined) throw new RequestError('not-found', `no file ${msg.fileId}`);
+        const chunks = chunkCount(size, this.opts.config.chunkSize);
+        if (msg.count < 1 || msg.count > MAX_CHUNKS_PER_REQUEST || msg.first < 0 || msg.first + msg.count > chunks) {
+          throw new RequestError('bad-request', `chunk range ${msg.first}+${msg.count} outside 0..${chunks}`);
+        }
+        s.pump.enqueue({ requestId, fileId: msg.fileId, size, first: msg.first, count: msg.count, urgency: msg.urgency });
+        return;
+      }
+      default:
+        throw new RequestError('bad-request', `unexpected ${msg.type} from a client`);
+    }
+  }
+
+  /** Closes every link and the listener. */
+  async stop(): Promise<void> {
+    for (const s of this.sessions) s.link.close('server shutting down');
+    await this.closeServer?.();
+  }
+}
+
+function clampLimit(n: number): number {
+  return Math.max(1, Math.min(MAX_BROWSE_LIMIT, Math.floor(n) || 1));
+}

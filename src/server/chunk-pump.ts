@@ -1,0 +1,98 @@
+/**
+ * Sends the chunks a client asked for, one link at a time: the most urgent request first,
+ * reading from the store only as fast as the link drains, so a hundred clients asking for whole
+ * files do not pull whole files into memory.
+ */
+import type { Link } from '../net/link.ts';
+import type { FileStore } from './file-store.ts';
+
+/** One chunk request being answered. */
+export interface ChunkJob {
+  requestId: number;
+  fileId: string;
+  /** File size in bytes. */
+  size: number;
+  first: number;
+  count: number;
+  /** 0 = most urgent. */
+  urgency: number;
+}
+
+/** Bulk bytes allowed to wait in a link's send queue before the pump stops reading. */
+const BACKLOG_BYTES = 256 * 1024;
+
+export class ChunkPump {
+  private jobs: (ChunkJob & { next: number; seq: number })[] = [];
+  private running = false;
+  private stopped = false;
+  private seq = 0;
+  /** Earliest time the next chunk may go, when a rate cap is set. */
+  private nextSendAt = 0;
+
+  constructor(
+    private readonly link: Link,
+    private readonly store: FileStore,
+    private readonly chunkSize: number,
+    /** Bytes per second, 0 = uncapped. */
+    private readonly maxRate: number,
+    private readonly onSent: (bytes: number) => void,
+  ) {}
+
+  enqueue(job: ChunkJob): void {
+    if (this.stopped) return;
+    this.jobs.push({ ...job, next: job.first, seq: this.seq++ });
+    // Most urgent first; among equals, first come first served.
+    this.jobs.sort((a, b) => a.urgency - b.urgency || a.seq - b.seq);
+    if (!this.running) void this.run();
+  }
+
+  /** Stops answering a request (the client sent `cancel`). */
+  cancel(requestId: number): void {
+    this.jobs = this.jobs.filter((j) => j.requestId !== requestId);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.jobs = [];
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.stopped && this.jobs.length > 0 && !this.link.closed) {
+        if (this.link.bulkBacklog > BACKLOG_BYTES) {
+          await this.link.waitForBulkDrain(BACKLOG_BYTES / 2);
+          continue;
+        }
+        const job = this.jobs[0]!;
+        const index = job.next++;
+        const offset = index * this.chunkSize;
+        const length = Math.min(this.chunkSize, job.size - offset);
+        const data = await this.store.read(job.fileId, offset, length);
+        if (this.maxRate > 0) await this.pace(length);
+        if (this.stopped || !this.jobs.includes(job)) continue; // cancelled while reading
+        this.link.send({ type: 'chunk', fileId: job.fileId, index, data }, job.requestId);
+        this.onSent(length);
+        if (job.next >= job.first + job.count) {
+          this.jobs.shift();
+          this.link.send({ type: 'chunk-end', fileId: job.fileId, first: job.first, count: job.count }, job.requestId);
+        }
+      }
+    } catch (err) {
+      // A store failure answers every waiting request; the link itself stays up.
+      for (const job of this.jobs) {
+        this.link.send({ type: 'error', code: 'internal', message: `reading ${job.fileId}: ${(err as Error).message}` }, job.requestId);
+      }
+      this.jobs = [];
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async pace(bytes: number): Promise<void> {
+    const now = performance.now();
+    const at = Math.max(now, this.nextSendAt);
+    this.nextSendAt = at + (bytes * 1000) / this.maxRate;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  }
+}
