@@ -5,12 +5,13 @@
 import { EventEmitter } from 'node:events';
 import { writeFile, rename } from 'node:fs/promises';
 import type { TunemeshConfig } from '../core/config.ts';
-import { chunkCount } from '../core/track.ts';
+import { chunkCount, type TrackInfo } from '../core/track.ts';
 import { PROTOCOL_VERSION, type ErrorCode, type Message } from '../protocol/messages.ts';
 import type { Link } from '../net/link.ts';
 import { listenTls } from '../net/tls.ts';
 import { loadOrCreateIdentity, formatServerAddress } from '../net/identity.ts';
 import type { DataDir } from './data-dir.ts';
+import type { SearchResult } from './catalog.ts';
 import { ChunkPump } from './chunk-pump.ts';
 
 /** Options of {@link AccessPoint.start}. */
@@ -173,8 +174,9 @@ export class AccessPoint extends EventEmitter {
     switch (msg.type) {
       case 'search': {
         const limit = clampLimit(msg.limit);
-        const r = await catalog.search(msg.query, limit);
-        s.link.send({ type: 'search-result', ...r }, requestId);
+        // A blank query browses: artists in order, with their albums' tracks.
+        const r = msg.query.trim() ? await catalog.search(msg.query, limit) : await this.browseAll(limit);
+        s.link.send({ type: 'search-result', ...r, tracks: r.tracks.map(listed) }, requestId);
         return;
       }
       case 'list-artists': {
@@ -191,7 +193,7 @@ export class AccessPoint extends EventEmitter {
       case 'get-album': {
         const r = await catalog.getAlbum(msg.albumId);
         if (!r) throw new RequestError('not-found', `no album ${msg.albumId}`);
-        s.link.send({ type: 'album', ...r }, requestId);
+        s.link.send({ type: 'album', album: r.album, tracks: r.tracks.map(listed) }, requestId);
         return;
       }
       case 'get-track': {
@@ -215,11 +217,35 @@ export class AccessPoint extends EventEmitter {
     }
   }
 
+  /** The start of the catalog in browse order, for a blank search. */
+  private async browseAll(limit: number): Promise<SearchResult> {
+    const { catalog } = this.opts.data;
+    const result: SearchResult = { tracks: [], artists: await catalog.listArtists(0, limit), albums: [] };
+    for (const artist of result.artists) {
+      const a = await catalog.getArtist(artist.id);
+      for (const album of a?.albums ?? []) {
+        if (result.tracks.length >= limit) return result;
+        result.albums.push(album);
+        const tracks = (await catalog.getAlbum(album.id))?.tracks ?? [];
+        result.tracks.push(...tracks.slice(0, limit - result.tracks.length));
+      }
+    }
+    return result;
+  }
+
   /** Closes every link and the listener. */
   async stop(): Promise<void> {
     for (const s of this.sessions) s.link.close('server shutting down');
     await this.closeServer?.();
   }
+}
+
+/**
+ * A track as listed in search and browse answers: without its seek index, which only `get-track`
+ * carries, so a page of results stays small (a 4-minute track has ~1000 seek points).
+ */
+function listed(track: TrackInfo): TrackInfo {
+  return { ...track, seekIndex: [] };
 }
 
 function clampLimit(n: number): number {

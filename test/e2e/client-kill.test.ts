@@ -39,6 +39,7 @@ test('kills at random moments never corrupt the cache; playback completes byte-i
     const startClient = () => startCli(['client', '--server', address, '--cache', cacheDir, '--http-port', '0', '--user', 'bob', '--password', 'pw', '--json']);
     try {
       let lastHeld = 0;
+      let killedMidDownload = 0;
       for (let round = 0; round < 6; round++) {
         const client = await startClient();
         const url = JSON.parse(client.firstLine).url;
@@ -68,8 +69,10 @@ test('kills at random moments never corrupt the cache; playback completes byte-i
         }
         await cache.close();
         assert.ok(held >= lastHeld, 'chunks written before a kill are kept');
+        if (held > lastHeld && held < total) killedMidDownload++;
         lastHeld = held;
       }
+      assert.ok(killedMidDownload >= 2, `kills landed mid-download in ${killedMidDownload} rounds`);
       const client = await startClient();
       const url = JSON.parse(client.firstLine).url;
       const body = Buffer.from(await (await fetch(`${url}/audio/${track.id}`)).arrayBuffer());
