@@ -114,7 +114,6 @@ export class ClientDaemon {
   async search(query: string, limit: number): Promise<SearchResult> {
     const answer = await this.ap.request({ type: 'search', query, limit });
     if (answer.type !== 'search-result') throw new Error(`AP answered search with ${answer.type}`);
-    for (const t of answer.tracks) this.tracks.set(t.id, t);
     return { tracks: answer.tracks, artists: answer.artists, albums: answer.albums };
   }
 

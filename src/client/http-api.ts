@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ClientDaemon } from './daemon.ts';
 import type { TrackInfo } from '../core/track.ts';
+import { startByteFor } from '../core/playback-clock.ts';
+import { timeForByte } from '../audio/ogg.ts';
 
 /** A request the endpoint refuses, with its HTTP status. */
 export class HttpError extends Error {
@@ -165,7 +167,9 @@ async function serveAudio(daemon: ClientDaemon, id: string, req: http.IncomingMe
     await daemon.fetcher.fetchRange(track, start, end + 1);
   } else {
     daemon.plays.endTrack(track.id);
-    await daemon.fetcher.want(track, Math.floor(start / daemon.config.chunkSize));
+    // Decoding resumes at the Ogg page holding the position, which may start a chunk earlier.
+    const pageStart = Math.min(start, startByteFor(track, start > 0 ? timeForByte(track.seekIndex, start) : 0));
+    await daemon.fetcher.want(track, Math.floor(pageStart / daemon.config.chunkSize));
     playId = daemon.plays.start(track, start);
     headers['x-tunemesh-play'] = String(playId);
   }
@@ -188,14 +192,24 @@ async function serveAudio(daemon: ClientDaemon, id: string, req: http.IncomingMe
       const buf = await daemon.cache.readRange(fileId, pos, upto);
       if (closed) break;
       if (playId !== undefined) daemon.plays.delivered(playId, pos, upto);
-      if (!res.write(buf)) await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
-      });
+      if (!res.write(buf)) await drainOrClose(res);
       pos = upto;
     }
     res.end();
   } finally {
     daemon.cache.unpin(fileId);
   }
+}
+
+/** Resolves when the response can take more data or has closed. */
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import type { TunemeshConfig } from '../core/config.ts';
-import { PlaybackClock } from '../core/playback-clock.ts';
+import { PlaybackClock, startByteFor } from '../core/playback-clock.ts';
 import type { TrackInfo } from '../core/track.ts';
 import { timeForByte } from '../audio/ogg.ts';
 import type { DiskCache } from './disk-cache.ts';
@@ -87,7 +87,14 @@ export class Plays {
       state: 'buffering',
       sources: { server: 0, peer: 0, cache: 0 },
     };
-    const clock = new PlaybackClock({ track, startMs, requestedAt: now, config: this.config });
+    // What the cache already holds is there at the request, not a fast download.
+    const clock = new PlaybackClock({
+      track,
+      startMs,
+      requestedAt: now,
+      config: this.config,
+      contiguousEndByte: this.cache.contiguousEnd(track.fileId, startByteFor(track, startMs)),
+    });
     const play: ActivePlay = { record, track, clock, startByte, presentAtStart, counted: new Set() };
     this.active.set(record.id, play);
     this.history.push(record);
@@ -144,7 +151,7 @@ export class Plays {
 
   private update(play: ActivePlay): void {
     const now = this.clock.now();
-    play.clock.onAvailable(now, this.cache.contiguousEnd(play.track.fileId, play.startByte));
+    play.clock.onAvailable(now, this.cache.contiguousEnd(play.track.fileId, play.clock.startByte));
     this.refresh(play);
     clearTimeout(play.timer);
     const s = play.clock.summary();

@@ -48,6 +48,18 @@ export interface TunemeshConfig {
   maxFrameBytes: number;
   /** Audio needed before playback starts on a fast link, ms; grows when the measured rate is low. @default 500 (ours, see playback clock) */
   minStartBufferMs: number;
+  /**
+   * A measured download rate counts as fast only when it exceeds the track's bitrate by this factor;
+   * below it the playback clock waits for more audio, as if the rate were this much lower, so rate
+   * jitter does not turn into a stutter. @default 1.2 (ours)
+   */
+  startRateMargin: number;
+  /**
+   * Longest time a chunk written to the disk cache waits before its "present" mark is made durable
+   * (data synced first, then the marks of all chunks written meanwhile in one transaction), ms. A kill
+   * loses at most this much of marks, never data. @default 100 (ours)
+   */
+  cacheMarkFlushMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -76,6 +88,8 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   reconnectMaxMs: 10_000,
   maxFrameBytes: MiB,
   minStartBufferMs: 500,
+  startRateMargin: 1.2,
+  cacheMarkFlushMs: 100,
 });
 
 /** The config with some fields overridden. */
