@@ -21,6 +21,8 @@ import { median, printTable, rssMb, isMain } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CHUNK = 16 * 1024;
+/** The compiled CLI, as deployed (`npm run build`): memory figures exclude the TypeScript loader. */
+const CLI = path.join(ROOT, 'dist/cli/main.js');
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,7 +32,9 @@ function arg(name: string, dflt: number): number {
 /** Starts a child process and resolves with it and its first stdout line. */
 function startChild(args: string[]): Promise<{ kill(): void; pid: number; line: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    // TypeScript children go through tsx; the compiled CLI runs on plain node.
+    const loader = args[0]!.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const p = spawn(process.execPath, [...loader, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     p.on('error', reject);
     createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGKILL'), pid: p.pid!, line }));
   });
@@ -109,7 +113,7 @@ export async function main(): Promise<Record<string, number>> {
     for (let i = 0; i < 4; i++) await data.accounts.setPassword(`bench${i}`, 'pw');
     data.close();
 
-    const ap = await startChild([path.join(ROOT, 'src/cli/main.ts'), 'server', '--data', dataPath, '--port', '0', '--json']);
+    const ap = await startChild([CLI, 'server', '--data', dataPath, '--port', '0', '--json']);
     const plain = await startChild([path.join(ROOT, 'bench/plain-tls-server.ts'), path.join(dataPath, 'tls')]);
     const address = JSON.parse(ap.line).address as string;
     const plainPort = Number(plain.line);

@@ -63,7 +63,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const artists = Math.max(1, Math.ceil(albums / 2));
     say(`demo: generating ${artists * 2 * perAlbum} tracks of synthesised music (first run only)...`);
     const t0 = performance.now();
-    const files = await writeDemoLibrary(path.join(o.data, 'library'), { artists, albumsPerArtist: 2, tracksPerAlbum: perAlbum, seed: o.seed, minSec: 25, maxSec: 70 });
+    const files = await writeDemoLibrary(path.join(o.data, 'library'), { artists, albumsPerArtist: 2, tracksPerAlbum: perAlbum, seed: o.seed, minSec: 25, maxSec: 70, reuse: true });
     const r = await ingestPaths(files, { data });
     say(`demo: ingested ${r.added.length} tracks in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
