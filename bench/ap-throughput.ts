@@ -21,8 +21,8 @@ import { median, printTable, rssMb, isMain } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CHUNK = 16 * 1024;
-/** The compiled CLI, as deployed (`npm run build`): memory figures exclude the TypeScript loader. */
-const CLI = path.join(ROOT, 'dist/cli/main.js');
+/** The compiled CLI as users run it (`npm run build`, then bin/tunemesh.js with its node flags). */
+const CLI = path.join(ROOT, 'bin/tunemesh.js');
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,9 +32,9 @@ function arg(name: string, dflt: number): number {
 /** Starts a child process and resolves with it and its first stdout line. */
 function startChild(args: string[]): Promise<{ kill(): void; pid: number; line: string }> {
   return new Promise((resolve, reject) => {
-    // TypeScript children go through tsx; the compiled CLI runs on plain node.
-    const loader = args[0]!.endsWith('.ts') ? ['--import', 'tsx'] : [];
-    const p = spawn(process.execPath, [...loader, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The AP runs as users run it (bin/tunemesh.js); the TypeScript baseline goes through tsx.
+    const opts = { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[] };
+    const p = args[0] === CLI ? spawn(CLI, args.slice(1), opts) : spawn(process.execPath, ['--import', 'tsx', ...args], opts);
     p.on('error', reject);
     createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGKILL'), pid: p.pid!, line }));
   });

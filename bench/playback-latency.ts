@@ -21,8 +21,8 @@ import type { TrackInfo } from '../src/core/track.ts';
 import { median, percentile, printTable, rssMb, isMain } from './stats.ts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-/** The compiled CLI, as deployed (`npm run build`): memory figures exclude the TypeScript loader. */
-const CLI = path.join(ROOT, 'dist/cli/main.js');
+/** The compiled CLI as users run it (`npm run build`, then bin/tunemesh.js with its node flags). */
+const CLI = path.join(ROOT, 'bin/tunemesh.js');
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +31,7 @@ function arg(name: string, dflt: number): number {
 
 function startChild(args: string[]): Promise<{ kill(): void; pid: number; line: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(CLI, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     p.on('error', reject);
     createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGTERM'), pid: p.pid!, line }));
   });

@@ -1,0 +1,15 @@
+/**
+ * Runs every benchmark and prints its figures (`npm run bench`). Benchmarks print medians of
+ * several runs beside a baseline measured in the same run; none fails on time.
+ */
+import { main as codec } from './codec.ts';
+import { main as link } from './link-throughput.ts';
+import { main as ap } from './ap-throughput.ts';
+import { main as latency } from './playback-latency.ts';
+
+const all: Record<string, Record<string, unknown>> = {};
+for (const [name, run] of Object.entries({ codec, link, ap, latency })) {
+  console.log(`\n=== ${name} ===`);
+  all[name] = (await run()) as Record<string, unknown>;
+}
+if (process.argv.includes('--json')) console.log(JSON.stringify(all, null, 2));
