@@ -16,12 +16,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { pathToFileURL } from 'node:url';
 import { makeConfig } from '../src/core/config.ts';
 import { loadOrCreateIdentity, type TlsIdentity } from '../src/net/identity.ts';
 import type { Link } from '../src/net/link.ts';
 import { connectTls, listenTls } from '../src/net/tls.ts';
 import { encodeFrame } from '../src/protocol/framing.ts';
+import { isMain, median } from './stats.ts';
 
 /** What one invocation measured. */
 export interface LinkThroughputFigures {
@@ -57,12 +57,6 @@ const FILE_ID = 'e'.repeat(64);
 const BACKLOG = 256 * 1024;
 /** Chunks moved by the untimed warm-up run of each kind (32 MiB: the first runs are slow while V8 optimises). */
 const WARM_UP_CHUNKS = 2048;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** One Link run: seconds to move `chunks` chunks from the accepting side to the dialler. */
 async function linkRun(identity: TlsIdentity, chunks: number): Promise<number> {
@@ -175,7 +169,7 @@ export async function main(options: LinkThroughputOptions = {}): Promise<LinkThr
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   const [mb, runs] = process.argv.slice(2).map(Number);
   await main({ ...(mb ? { megabytes: mb } : {}), ...(runs ? { runs } : {}) });
 }

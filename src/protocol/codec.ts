@@ -1,0 +1,665 @@
+/**
+ * The one binary codec of every {@link Message} (DESIGN §4), in the style of Holepunch's
+ * compact-encoding: an {@link Encoding} is `{ preencode, encode, decode }` over a {@link State}
+ * (a buffer and an offset); small primitives are combined into structs and messages.
+ *
+ * Decoding is bounds-checked everywhere and throws only {@link ProtocolError} subclasses:
+ * reads past the end ({@link TruncatedError}), strings, byte fields and arrays over their bound,
+ * unknown enum values, integers out of range, invalid UTF-8 and non-canonical varints
+ * ({@link InvalidFieldError}), unknown type ids ({@link UnknownMessageTypeError}) and bytes left
+ * over ({@link TrailingBytesError}). No allocation is sized by a length that was not checked
+ * against both its bound and the bytes actually present.
+ *
+ * Byte fields (`chunk.data`) decode as views into the payload, not copies.
+ */
+import type { AlbumInfo, ArtistInfo, Codec, SeekPoint, TrackInfo } from '../core/track.ts';
+import {
+  InvalidFieldError,
+  ProtocolError,
+  TrailingBytesError,
+  TruncatedError,
+  UnknownMessageTypeError,
+} from './errors.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, Role } from './messages.ts';
+
+/**
+ * Encoding and decoding position. Encoding runs in two passes: `preencode` adds each value's
+ * size to `end`, the caller allocates `end` bytes, then `encode` writes from `start`. Decoding
+ * reads from `start` and never past `end`.
+ */
+export interface State {
+  start: number;
+  end: number;
+  buffer: Uint8Array;
+}
+
+/** How one kind of value is sized, written and read. */
+export interface Encoding<T> {
+  /** Adds the encoded size of `value` to `state.end`; throws InvalidFieldError if it is not encodable. */
+  preencode(state: State, value: T): void;
+  /** Writes `value` at `state.start` and advances it. `preencode` has validated `value`. */
+  encode(state: State, value: T): void;
+  /** Reads a value at `state.start` and advances it; throws a ProtocolError on bad input. */
+  decode(state: State): T;
+}
+
+/** The bounds every decoder checks; a sender exceeding them gets InvalidFieldError at encode time. */
+export const LIMITS = Object.freeze({
+  /** Track, artist, album, file and session ids, bytes. */
+  idBytes: 128,
+  /** Track URIs, bytes. */
+  uriBytes: 256,
+  /** Titles and names, bytes. */
+  nameBytes: 1024,
+  /** User names and agent strings, bytes. */
+  userBytes: 256,
+  /** Passwords, bytes. */
+  passwordBytes: 1024,
+  /** Search queries, bytes. */
+  queryBytes: 1024,
+  /** Human-readable text in `error` and `bye`, bytes. */
+  textBytes: 4096,
+  /** Tracks, artists or albums in one answer. */
+  listItems: 10_000,
+  /** Points in one track's seek index. */
+  seekPoints: 100_000,
+  /** Audio bytes in one `chunk` (the frame limit applies as well). */
+  chunkDataBytes: 1024 * 1024,
+});
+
+// ---------------------------------------------------------------------------------------------
+// primitives
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+function need(state: State, n: number): void {
+  if (state.end - state.start < n) {
+    throw new TruncatedError(`need ${n} bytes at offset ${state.start}, ${Math.max(0, state.end - state.start)} left`);
+  }
+}
+
+function checkUint(value: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new InvalidFieldError(`${String(value)} is not an integer in [0, ${max}]`);
+  }
+}
+
+/** Unsigned 8-bit integer. */
+export const uint8: Encoding<number> = {
+  preencode(state, value) {
+    checkUint(value, 0xff);
+    state.end += 1;
+  },
+  encode(state, value) {
+    state.buffer[state.start++] = value;
+  },
+  decode(state) {
+    need(state, 1);
+    return state.buffer[state.start++]!;
+  },
+};
+
+/** Unsigned 16-bit integer, little-endian. */
+export const uint16: Encoding<number> = {
+  preencode(state, value) {
+    checkUint(value, 0xffff);
+    state.end += 2;
+  },
+  encode(state, value) {
+    const b = state.buffer;
+    b[state.start++] = value & 0xff;
+    b[state.start++] = value >>> 8;
+  },
+  decode(state) {
+    need(state, 2);
+    const b = state.buffer;
+    const s = state.start;
+    state.start += 2;
+    return b[s]! | (b[s + 1]! << 8);
+  },
+};
+
+function writeU32(b: Uint8Array, s: number, value: number): void {
+  b[s] = value & 0xff;
+  b[s + 1] = (value >>> 8) & 0xff;
+  b[s + 2] = (value >>> 16) & 0xff;
+  b[s + 3] = value >>> 24;
+}
+
+function readU32(b: Uint8Array, s: number): number {
+  return (b[s]! | (b[s + 1]! << 8) | (b[s + 2]! << 16) | (b[s + 3]! << 24)) >>> 0;
+}
+
+/** Unsigned 32-bit integer, little-endian. */
+export const uint32: Encoding<number> = {
+  preencode(state, value) {
+    checkUint(value, 0xffffffff);
+    state.end += 4;
+  },
+  encode(state, value) {
+    writeU32(state.buffer, state.start, value);
+    state.start += 4;
+  },
+  decode(state) {
+    need(state, 4);
+    const v = readU32(state.buffer, state.start);
+    state.start += 4;
+    return v;
+  },
+};
+
+function varintSize(value: number): number {
+  return value < 0xfd ? 1 : value <= 0xffff ? 3 : value <= 0xffffffff ? 5 : 9;
+}
+
+function writeVarint(state: State, value: number): void {
+  const b = state.buffer;
+  if (value < 0xfd) {
+    b[state.start++] = value;
+  } else if (value <= 0xffff) {
+    b[state.start++] = 0xfd;
+    b[state.start++] = value & 0xff;
+    b[state.start++] = value >>> 8;
+  } else if (value <= 0xffffffff) {
+    b[state.start++] = 0xfe;
+    writeU32(b, state.start, value);
+    state.start += 4;
+  } else {
+    b[state.start++] = 0xff;
+    writeU32(b, state.start, value >>> 0);
+    writeU32(b, state.start + 4, Math.floor(value / 0x100000000));
+    state.start += 8;
+  }
+}
+
+function readVarint(state: State): number {
+  need(state, 1);
+  const b = state.buffer;
+  const first = b[state.start]!;
+  if (first < 0xfd) {
+    state.start += 1;
+    return first;
+  }
+  if (first === 0xfd) {
+    need(state, 3);
+    const v = b[state.start + 1]! | (b[state.start + 2]! << 8);
+    if (v < 0xfd) throw new InvalidFieldError('non-canonical varint');
+    state.start += 3;
+    return v;
+  }
+  if (first === 0xfe) {
+    need(state, 5);
+    const v = readU32(b, state.start + 1);
+    if (v <= 0xffff) throw new InvalidFieldError('non-canonical varint');
+    state.start += 5;
+    return v;
+  }
+  need(state, 9);
+  const lo = readU32(b, state.start + 1);
+  const hi = readU32(b, state.start + 5);
+  if (hi > 0x1fffff) throw new InvalidFieldError('varint exceeds 2^53 - 1');
+  if (hi === 0) throw new InvalidFieldError('non-canonical varint');
+  state.start += 9;
+  return hi * 0x100000000 + lo;
+}
+
+/**
+ * Unsigned integer up to `max` (at most 2^53 - 1) as a compact-encoding varint: one byte below
+ * 0xfd, else a marker byte and 2, 4 or 8 little-endian bytes. Non-canonical forms are rejected,
+ * so every value has exactly one encoding.
+ */
+export function uint(max: number = MAX_SAFE): Encoding<number> {
+  return {
+    preencode(state, value) {
+      checkUint(value, max);
+      state.end += varintSize(value);
+    },
+    encode: writeVarint,
+    decode(state) {
+      const v = readVarint(state);
+      if (v > max) throw new InvalidFieldError(`${v} exceeds the maximum ${max}`);
+      return v;
+    },
+  };
+}
+
+/** Varint up to 2^16 - 1. */
+export const varUint16 = uint(0xffff);
+/** Varint up to 2^32 - 1. */
+export const varUint32 = uint(0xffffffff);
+/** Varint up to 2^53 - 1 (byte offsets, durations). */
+export const varUint53 = uint(MAX_SAFE);
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+function isWellFormed(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+function utf8Length(value: string, maxBytes: number): number {
+  if (typeof value !== 'string') throw new InvalidFieldError(`expected a string, got ${typeof value}`);
+  // A lone surrogate would be written as U+FFFD and not survive a round trip.
+  if (!isWellFormed(value)) throw new InvalidFieldError('string has a lone surrogate');
+  const len = Buffer.byteLength(value, 'utf8');
+  if (len > maxBytes) throw new InvalidFieldError(`string of ${len} bytes exceeds ${maxBytes} bytes`);
+  return len;
+}
+
+/** UTF-8 string of at most `maxBytes` bytes, prefixed by its byte length (varint). */
+export function string(maxBytes: number): Encoding<string> {
+  return {
+    preencode(state, value) {
+      const len = utf8Length(value, maxBytes);
+      state.end += varintSize(len) + len;
+    },
+    encode(state, value) {
+      const len = Buffer.byteLength(value, 'utf8');
+      writeVarint(state, len);
+      const b = state.buffer;
+      if (Buffer.isBuffer(b)) b.write(value, state.start, len, 'utf8');
+      else utf8Encoder.encodeInto(value, b.subarray(state.start, state.start + len));
+      state.start += len;
+    },
+    decode(state) {
+      const len = readVarint(state);
+      if (len > maxBytes) throw new InvalidFieldError(`string of ${len} bytes exceeds ${maxBytes} bytes`);
+      need(state, len);
+      const s = state.start;
+      let value: string;
+      try {
+        value = utf8Decoder.decode(state.buffer.subarray(s, s + len));
+      } catch (err) {
+        throw new InvalidFieldError('invalid UTF-8', { cause: err });
+      }
+      state.start += len;
+      return value;
+    },
+  };
+}
+
+/**
+ * Byte string of at most `maxBytes`, prefixed by its length (varint). Decodes as a view into
+ * the decoded buffer (no copy): it stays valid as long as that buffer is not overwritten.
+ */
+export function bytes(maxBytes: number): Encoding<Uint8Array> {
+  return {
+    preencode(state, value) {
+      if (!(value instanceof Uint8Array)) throw new InvalidFieldError('expected a Uint8Array');
+      if (value.byteLength > maxBytes) {
+        throw new InvalidFieldError(`${value.byteLength} bytes exceed the bound of ${maxBytes}`);
+      }
+      state.end += varintSize(value.byteLength) + value.byteLength;
+    },
+    encode(state, value) {
+      writeVarint(state, value.byteLength);
+      state.buffer.set(value, state.start);
+      state.start += value.byteLength;
+    },
+    decode(state) {
+      const len = readVarint(state);
+      if (len > maxBytes) throw new InvalidFieldError(`${len} bytes exceed the bound of ${maxBytes}`);
+      need(state, len);
+      const b = state.buffer;
+      const view = new Uint8Array(b.buffer, b.byteOffset + state.start, len);
+      state.start += len;
+      return view;
+    },
+  };
+}
+
+/**
+ * The length prefix of a {@link bytes} field without its content: for writing the content
+ * separately (zero-copy framing of `chunk.data`). Same bound checks as {@link bytes}.
+ */
+function bytesLengthOnly(maxBytes: number): Encoding<Uint8Array> {
+  const full = bytes(maxBytes);
+  return {
+    preencode(state, value) {
+      const before = state.end;
+      full.preencode(state, value);
+      state.end = before + varintSize(value.byteLength);
+    },
+    encode(state, value) {
+      writeVarint(state, value.byteLength);
+    },
+    decode() {
+      throw new Error('bytesLengthOnly is for encoding only');
+    },
+  };
+}
+
+/** One of a fixed list of string values, as its index (uint8). Order is part of the protocol. */
+export function enumeration<T extends string>(values: readonly T[]): Encoding<T> {
+  if (values.length > 256) throw new RangeError('an enumeration has at most 256 values');
+  const index = new Map<string, number>(values.map((v, i) => [v, i]));
+  return {
+    preencode(state, value) {
+      if (!index.has(value)) throw new InvalidFieldError(`${JSON.stringify(value)} is not one of ${values.join(', ')}`);
+      state.end += 1;
+    },
+    encode(state, value) {
+      state.buffer[state.start++] = index.get(value)!;
+    },
+    decode(state) {
+      need(state, 1);
+      const i = state.buffer[state.start]!;
+      const value = values[i];
+      if (value === undefined) throw new InvalidFieldError(`enum value ${i} is not one of 0..${values.length - 1}`);
+      state.start += 1;
+      return value;
+    },
+  };
+}
+
+function annotate(err: unknown, segment: string): never {
+  if (err instanceof ProtocolError) {
+    err.field = err.field === undefined ? segment : err.field.startsWith('[') ? segment + err.field : `${segment}.${err.field}`;
+  }
+  throw err;
+}
+
+/**
+ * Array of at most `maxCount` elements, prefixed by its count (varint). `minElementBytes` is the
+ * smallest encoded element; a count the remaining bytes cannot hold is rejected before decoding.
+ */
+export function array<T>(element: Encoding<T>, maxCount: number, minElementBytes = 1): Encoding<T[]> {
+  return {
+    preencode(state, value) {
+      if (!Array.isArray(value)) throw new InvalidFieldError('expected an array');
+      if (value.length > maxCount) throw new InvalidFieldError(`array of ${value.length} exceeds ${maxCount} elements`);
+      state.end += varintSize(value.length);
+      for (let i = 0; i < value.length; i++) {
+        try {
+          element.preencode(state, value[i]!);
+        } catch (err) {
+          annotate(err, `[${i}]`);
+        }
+      }
+    },
+    encode(state, value) {
+      writeVarint(state, value.length);
+      for (let i = 0; i < value.length; i++) element.encode(state, value[i]!);
+    },
+    decode(state) {
+      const count = readVarint(state);
+      if (count > maxCount) throw new InvalidFieldError(`array of ${count} exceeds ${maxCount} elements`);
+      if (count * minElementBytes > state.end - state.start) {
+        throw new TruncatedError(`array of ${count} elements cannot fit in ${state.end - state.start} bytes`);
+      }
+      const out: T[] = [];
+      for (let i = 0; i < count; i++) {
+        try {
+          out.push(element.decode(state));
+        } catch (err) {
+          annotate(err, `[${i}]`);
+        }
+      }
+      return out;
+    },
+  };
+}
+
+type Fields = Record<string, Encoding<any>>;
+/** The value type a record of field encodings describes. */
+export type StructOf<F extends Fields> = { [K in keyof F]: F[K] extends Encoding<infer T> ? T : never };
+
+function fieldsCodec<F extends Fields>(fields: F, make: () => Record<string, unknown>): Encoding<StructOf<F>> {
+  const entries = Object.entries(fields);
+  return {
+    preencode(state, value) {
+      if (typeof value !== 'object' || value === null) throw new InvalidFieldError('expected an object');
+      for (const [name, enc] of entries) {
+        try {
+          enc.preencode(state, (value as Record<string, unknown>)[name]);
+        } catch (err) {
+          annotate(err, name);
+        }
+      }
+    },
+    encode(state, value) {
+      for (const [name, enc] of entries) enc.encode(state, (value as Record<string, unknown>)[name]);
+    },
+    decode(state) {
+      const out = make();
+      for (const [name, enc] of entries) {
+        try {
+          out[name] = enc.decode(state);
+        } catch (err) {
+          annotate(err, name);
+        }
+      }
+      return out as StructOf<F>;
+    },
+  };
+}
+
+/** An object whose fields are encoded one after the other, in the order they are listed here. */
+export function struct<F extends Fields>(fields: F): Encoding<StructOf<F>> {
+  return fieldsCodec(fields, () => ({}));
+}
+
+/** A message: its fields as in {@link struct}; `type` is not encoded (it is the frame's type id). */
+function message<T extends MessageType, F extends Fields>(type: T, fields: F): Encoding<{ type: T } & StructOf<F>> {
+  return fieldsCodec(fields, () => ({ type })) as unknown as Encoding<{ type: T } & StructOf<F>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// domain types
+
+const id = string(LIMITS.idBytes);
+const name = string(LIMITS.nameBytes);
+const text = string(LIMITS.textBytes);
+
+/** Roles, in wire order. */
+export const roleEncoding = enumeration<Role>(['peer', 'leecher']);
+/** Error codes, in wire order; append new codes at the end. */
+export const errorCodeEncoding = enumeration<ErrorCode>([
+  'bad-request',
+  'unauthorized',
+  'not-found',
+  'not-here',
+  'busy',
+  'version',
+  'internal',
+]);
+/** Audio codecs, in wire order. */
+export const codecEncoding = enumeration<Codec>(['vorbis', 'opus']);
+
+/** One seek point: two varints. */
+export const seekPointEncoding: Encoding<SeekPoint> = struct({ ms: varUint53, byte: varUint53 });
+
+/** A seek index; each point takes at least 2 bytes. */
+export const seekIndexEncoding: Encoding<SeekPoint[]> = array(seekPointEncoding, LIMITS.seekPoints, 2);
+
+/** Track metadata, fields in the order of {@link TrackInfo}. */
+export const trackInfoEncoding: Encoding<TrackInfo> = struct({
+  id,
+  uri: string(LIMITS.uriBytes),
+  title: name,
+  artist: name,
+  album: name,
+  trackNo: varUint32,
+  durationMs: varUint53,
+  bytes: varUint53,
+  fileId: id,
+  codec: codecEncoding,
+  bitrate: varUint32,
+  sampleRate: varUint32,
+  channels: uint8,
+  seekIndex: seekIndexEncoding,
+});
+
+/** Artist in browse answers. */
+export const artistInfoEncoding: Encoding<ArtistInfo> = struct({ id, name, albumCount: varUint32 });
+
+/** Album in browse answers. */
+export const albumInfoEncoding: Encoding<AlbumInfo> = struct({
+  id,
+  title: name,
+  artist: name,
+  artistId: id,
+  trackCount: varUint32,
+});
+
+// Smallest encodings, for the array pre-checks: every string and varint takes at least one byte.
+const tracks = array(trackInfoEncoding, LIMITS.listItems, 15);
+const artists = array(artistInfoEncoding, LIMITS.listItems, 3);
+const albums = array(albumInfoEncoding, LIMITS.listItems, 5);
+
+// ---------------------------------------------------------------------------------------------
+// messages
+
+/**
+ * The wire type id of every message type. Ids are part of the protocol: never reuse or renumber
+ * one; 0 is reserved. Groups: link control 1-15, session 16-31, catalog 32-63, chunks 64-95.
+ */
+export const MESSAGE_TYPE_IDS = Object.freeze({
+  hello: 1,
+  bye: 2,
+  error: 3,
+  ping: 4,
+  pong: 5,
+  cancel: 6,
+  login: 16,
+  'login-ok': 17,
+  search: 32,
+  'search-result': 33,
+  'list-artists': 34,
+  artists: 35,
+  'get-artist': 36,
+  artist: 37,
+  'get-album': 38,
+  album: 39,
+  'get-track': 40,
+  track: 41,
+  'chunk-request': 64,
+  chunk: 65,
+  'chunk-end': 66,
+} as const satisfies Record<MessageType, number>);
+
+const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
+  hello: message('hello', { version: uint16, role: roleEncoding, agent: string(LIMITS.userBytes) }),
+  bye: message('bye', { reason: text }),
+  error: message('error', { code: errorCodeEncoding, message: text }),
+  ping: message('ping', { nonce: uint32 }),
+  pong: message('pong', { nonce: uint32 }),
+  cancel: message('cancel', {}),
+  login: message('login', { user: string(LIMITS.userBytes), password: string(LIMITS.passwordBytes) }),
+  'login-ok': message('login-ok', { user: string(LIMITS.userBytes), sessionId: id }),
+  search: message('search', { query: string(LIMITS.queryBytes), limit: varUint32 }),
+  'search-result': message('search-result', { tracks, artists, albums }),
+  'list-artists': message('list-artists', { offset: varUint32, limit: varUint32 }),
+  artists: message('artists', { artists }),
+  'get-artist': message('get-artist', { artistId: id }),
+  artist: message('artist', { artist: artistInfoEncoding, albums }),
+  'get-album': message('get-album', { albumId: id }),
+  album: message('album', { album: albumInfoEncoding, tracks }),
+  'get-track': message('get-track', { trackId: id }),
+  track: message('track', { track: trackInfoEncoding }),
+  'chunk-request': message('chunk-request', { fileId: id, first: varUint32, count: varUint32, urgency: uint8 }),
+  // `data` must stay the last field: framing writes it after the rest without copying it.
+  chunk: message('chunk', { fileId: id, index: varUint32, data: bytes(LIMITS.chunkDataBytes) }),
+  'chunk-end': message('chunk-end', { fileId: id, first: varUint32, count: varUint32 }),
+};
+
+const byTypeId: (Encoding<Message> | undefined)[] = new Array(256).fill(undefined);
+for (const [type, typeId] of Object.entries(MESSAGE_TYPE_IDS)) {
+  byTypeId[typeId] = messageEncodings[type as MessageType] as Encoding<Message>;
+}
+
+function encodingOf(msg: Message): Encoding<Message> {
+  const enc = typeof msg === 'object' && msg !== null ? (messageEncodings as Record<string, Encoding<Message> | undefined>)[msg.type] : undefined;
+  if (enc === undefined || !Object.hasOwn(MESSAGE_TYPE_IDS, msg.type)) {
+    throw new InvalidFieldError(`unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}`);
+  }
+  return enc;
+}
+
+function withFieldInMessage(err: unknown, type: string): never {
+  if (err instanceof ProtocolError && err.field !== undefined && !err.message.includes(' (at ')) {
+    err.message = `${err.message} (at ${type}.${err.field})`;
+  }
+  throw err;
+}
+
+/** The wire type id of a message type. */
+export function typeIdOf(type: MessageType): number {
+  return MESSAGE_TYPE_IDS[type];
+}
+
+/**
+ * Adds the payload size of `msg` to `state.end`, validating every field. For framing code that
+ * writes a header and the payload into one buffer; most callers want {@link encodeMessage}.
+ */
+export function preencodeMessage(state: State, msg: Message): void {
+  const enc = encodingOf(msg);
+  try {
+    enc.preencode(state, msg);
+  } catch (err) {
+    withFieldInMessage(err, msg.type);
+  }
+}
+
+const chunkHead = message('chunk', { fileId: id, index: varUint32, data: bytesLengthOnly(LIMITS.chunkDataBytes) });
+
+/**
+ * Like {@link preencodeMessage} for a `chunk`, but sizes everything except the content of
+ * `data`, which is the last field: a framer writes `data` itself right after, without a copy.
+ */
+export function preencodeChunkHead(state: State, msg: MessageOf<'chunk'>): void {
+  try {
+    chunkHead.preencode(state, msg);
+  } catch (err) {
+    withFieldInMessage(err, 'chunk');
+  }
+}
+
+/** Writes what {@link preencodeChunkHead} sized. */
+export function encodeChunkHeadInto(state: State, msg: MessageOf<'chunk'>): void {
+  chunkHead.encode(state, msg);
+}
+
+/** Writes the payload of `msg` at `state.start`; call {@link preencodeMessage} first. */
+export function encodeMessageInto(state: State, msg: Message): void {
+  encodingOf(msg).encode(state, msg);
+}
+
+/**
+ * The payload bytes of `msg` (without its type id, which the frame carries).
+ * Throws InvalidFieldError if a field is out of range or over its bound.
+ */
+export function encodeMessage(msg: Message): Uint8Array {
+  const state: State = { start: 0, end: 0, buffer: EMPTY };
+  preencodeMessage(state, msg);
+  state.buffer = Buffer.allocUnsafe(state.end);
+  encodeMessageInto(state, msg);
+  return state.buffer;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes the payload of a message with wire type id `typeId`. Byte fields are views into
+ * `payload`. Throws only ProtocolError subclasses.
+ */
+export function decodeMessage(typeId: number, payload: Uint8Array): Message {
+  const enc = byTypeId[typeId];
+  if (enc === undefined) throw new UnknownMessageTypeError(typeId);
+  const state: State = { start: 0, end: payload.byteLength, buffer: payload };
+  let msg: Message;
+  try {
+    msg = enc.decode(state);
+  } catch (err) {
+    withFieldInMessage(err, typeNameOf(typeId));
+  }
+  if (state.start !== state.end) {
+    throw new TrailingBytesError(`${state.end - state.start} bytes left after a ${msg.type} message`);
+  }
+  return msg;
+}
+
+function typeNameOf(typeId: number): string {
+  for (const [type, tid] of Object.entries(MESSAGE_TYPE_IDS)) if (tid === typeId) return type;
+  return String(typeId);
+}
