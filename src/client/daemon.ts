@@ -8,6 +8,7 @@ import type { TunemeshConfig } from '../core/config.ts';
 import { defaultCacheSize } from '../core/cache-policy.ts';
 import type { TrackInfo } from '../core/track.ts';
 import type { SearchResult } from '../server/catalog.ts';
+import type { Message } from '../protocol/messages.ts';
 import { parseServerAddress } from '../net/identity.ts';
 import { ApConnection } from './ap-connection.ts';
 import { DiskCache } from './disk-cache.ts';
@@ -115,6 +116,27 @@ export class ClientDaemon {
     const answer = await this.ap.request({ type: 'search', query, limit });
     if (answer.type !== 'search-result') throw new Error(`AP answered search with ${answer.type}`);
     return { tracks: answer.tracks, artists: answer.artists, albums: answer.albums };
+  }
+
+  /** Browse: artists (paged), an artist's albums, an album's tracks in order. */
+  async browse(what: { artists: { offset: number; limit: number } } | { artist: string } | { album: string }): Promise<object> {
+    const msg: Message =
+      'artists' in what
+        ? { type: 'list-artists', offset: what.artists.offset, limit: what.artists.limit }
+        : 'artist' in what
+          ? { type: 'get-artist', artistId: what.artist }
+          : { type: 'get-album', albumId: what.album };
+    const answer = await this.ap.request(msg);
+    switch (answer.type) {
+      case 'artists':
+        return { artists: answer.artists };
+      case 'artist':
+        return { artist: answer.artist, albums: answer.albums };
+      case 'album':
+        return { album: answer.album, tracks: answer.tracks };
+      default:
+        throw new Error(`AP answered ${msg.type} with ${answer.type}`);
+    }
   }
 
   /** Resolves when a chunk of the file arrives, or after `timeoutMs` (rejects then). */

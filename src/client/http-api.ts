@@ -84,6 +84,17 @@ async function route(daemon: ClientDaemon, page: Buffer, req: http.IncomingMessa
         const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20));
         return sendJson(res, 200, await daemon.search(q, limit));
       }
+      case 'artists':
+        if (parts.length === 2) {
+          const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
+          const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
+          return sendJson(res, 200, await daemon.browse({ artists: { offset, limit } }));
+        }
+        if (parts.length === 3) return sendJson(res, 200, await daemon.browse({ artist: validId(parts[2]!) }));
+        break;
+      case 'albums':
+        if (parts.length === 3) return sendJson(res, 200, await daemon.browse({ album: validId(parts[2]!) }));
+        break;
       case 'tracks':
         if (parts.length === 3) return sendJson(res, 200, await daemon.trackInfo(validId(parts[2]!)));
         break;

@@ -133,6 +133,18 @@ test('search through the API and the CLI; tunemesh play writes identical bytes a
   assert.ok((await readFile(out)).equals(files.get(t.id)!));
 });
 
+test('browse: artists -> albums -> tracks in album order', async () => {
+  const { artists } = await (await fetch(`${clientUrl}/api/artists`)).json();
+  assert.equal(artists.length, 1);
+  const { albums } = await (await fetch(`${clientUrl}/api/artists/${artists[0].id}`)).json();
+  assert.equal(albums.length, 1);
+  const album = await (await fetch(`${clientUrl}/api/albums/${albums[0].id}`)).json();
+  assert.deepEqual(album.tracks.map((t: any) => t.id).sort(), tracks.map((t) => t.id).sort());
+  const numbers = album.tracks.map((t: any) => t.trackNo);
+  assert.deepEqual(numbers, [...numbers].sort((a: number, b: number) => a - b));
+  assert.equal((await fetch(`${clientUrl}/api/albums/nosuchalbum1`)).status, 404);
+});
+
 test('unknown tracks and bad ids get clear HTTP errors; the client keeps running', async () => {
   assert.equal((await fetch(`${clientUrl}/audio/nosuchtrack1`)).status, 404);
   assert.equal((await fetch(`${clientUrl}/audio/..%2F..%2Fetc`)).status, 400);

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option('--password <pw>', 'password (or set TUNEMESH_PASSWORD)', process.env.TUNEMESH_PASSWORD)
     .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
     .option('--json', 'print the endpoint as JSON once ready')
-    .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/stats, / (player page).')
+    .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, /api/plays/<id>, /api/stats, / (player page).')
     .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; json?: boolean }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({
