@@ -10,35 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { openDataDir } from '../src/server/data-dir.ts';
 import { connectTls } from '../src/net/tls.ts';
 import { parseServerAddress } from '../src/net/identity.ts';
 import { makeConfig } from '../src/core/config.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.ts';
-import { median, printTable, rssMb, isMain } from './stats.ts';
+import { median, printTable, rssMb, isMain, numberArg, startChild, ROOT } from './stats.ts';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const CHUNK = 16 * 1024;
-/** The compiled CLI as users run it (`npm run build`, then bin/tunemesh.js with its node flags). */
-const CLI = path.join(ROOT, 'bin/tunemesh.js');
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-/** Starts a child process and resolves with it and its first stdout line. */
-function startChild(args: string[]): Promise<{ kill(): void; pid: number; line: string }> {
-  return new Promise((resolve, reject) => {
-    // The AP runs as users run it (bin/tunemesh.js); the TypeScript baseline goes through tsx.
-    const opts = { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[] };
-    const p = args[0] === CLI ? spawn(CLI, args.slice(1), opts) : spawn(process.execPath, ['--import', 'tsx', ...args], opts);
-    p.on('error', reject);
-    createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGKILL'), pid: p.pid!, line }));
-  });
-}
 
 /** N AP clients each fetching whole files in a loop for `seconds`; returns MB/s received. */
 async function apRun(address: string, clients: number, fileId: string, size: number, seconds: number, onPeak?: () => Promise<void>): Promise<number> {
@@ -99,8 +78,8 @@ async function plainRun(port: number, clients: number, seconds: number): Promise
 }
 
 export async function main(): Promise<Record<string, number>> {
-  const seconds = arg('seconds', 3);
-  const runs = arg('runs', 3);
+  const seconds = numberArg('seconds', 3);
+  const runs = numberArg('runs', 3);
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-bench-ap-'));
   const figures: Record<string, number> = {};
   try {
@@ -113,7 +92,7 @@ export async function main(): Promise<Record<string, number>> {
     for (let i = 0; i < 4; i++) await data.accounts.setPassword(`bench${i}`, 'pw');
     data.close();
 
-    const ap = await startChild([CLI, 'server', '--data', dataPath, '--port', '0', '--json']);
+    const ap = await startChild(['server', '--data', dataPath, '--port', '0', '--json']);
     const plain = await startChild([path.join(ROOT, 'bench/plain-tls-server.ts'), path.join(dataPath, 'tls')]);
     const address = JSON.parse(ap.line).address as string;
     const plainPort = Number(plain.line);

@@ -11,31 +11,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { writeDemoLibrary } from '../src/audio/synth.ts';
 import { openDataDir } from '../src/server/data-dir.ts';
 import { ingestPaths } from '../src/server/ingest.ts';
 import { seededRng, randomInt } from '../src/core/clock.ts';
 import type { TrackInfo } from '../src/core/track.ts';
-import { median, percentile, printTable, rssMb, isMain } from './stats.ts';
-
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-/** The compiled CLI as users run it (`npm run build`, then bin/tunemesh.js with its node flags). */
-const CLI = path.join(ROOT, 'bin/tunemesh.js');
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-function startChild(args: string[]): Promise<{ kill(): void; pid: number; line: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(CLI, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    p.on('error', reject);
-    createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGTERM'), pid: p.pid!, line }));
-  });
-}
+import { median, percentile, printTable, rssMb, isMain, numberArg, startChild } from './stats.ts';
 
 async function playLatency(url: string, track: TrackInfo, startByte: number): Promise<{ latencyMs: number; ttfbMs: number; fromCache: boolean }> {
   const t0 = performance.now();
@@ -63,8 +44,8 @@ async function playLatency(url: string, track: TrackInfo, startByte: number): Pr
 }
 
 export async function main(): Promise<Record<string, number>> {
-  const plays = arg('plays', 100);
-  const trackCount = arg('tracks', 20);
+  const plays = numberArg('plays', 100);
+  const trackCount = numberArg('tracks', 20);
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-bench-lat-'));
   const figures: Record<string, number> = {};
   try {

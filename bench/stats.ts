@@ -1,4 +1,7 @@
-import { pathToFileURL } from 'node:url';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 /** Small helpers the benchmarks share: repeated runs, medians, percentiles, printing. */
 
@@ -41,4 +44,37 @@ export async function rssMb(pid: number): Promise<number> {
 /** True when the module at `url` is the script node was started with. */
 export function isMain(url: string): boolean {
   return process.argv[1] !== undefined && url === pathToFileURL(process.argv[1]).href;
+}
+
+/** A numeric `--name value` command-line option, or the default. */
+export function numberArg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/** The repository root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The compiled CLI as users run it (`npm run build`, then bin/tunemesh.js with its node flags). */
+export const CLI = path.join(ROOT, 'bin/tunemesh.js');
+
+/** A benchmark's child process, started by {@link startChild}. */
+export interface Child {
+  pid: number;
+  /** Its first stdout line (commands started with --json print their endpoint there). */
+  line: string;
+  kill(): void;
+}
+
+/**
+ * Starts `tunemesh <args>` as users run it, or a TypeScript script through tsx when `args[0]`
+ * ends in .ts, and resolves once it printed its first stdout line.
+ */
+export function startChild(args: string[]): Promise<Child> {
+  return new Promise((resolve, reject) => {
+    const opts = { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] as ('ignore' | 'pipe' | 'inherit')[] };
+    const p = args[0]?.endsWith('.ts') ? spawn(process.execPath, ['--import', 'tsx', ...args], opts) : spawn(CLI, args, opts);
+    p.on('error', reject);
+    p.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before starting`)));
+    createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGTERM'), pid: p.pid!, line }));
+  });
 }

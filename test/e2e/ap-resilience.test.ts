@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -91,6 +91,35 @@ test('clients sending garbage are disconnected; a playing client is unaffected',
     } finally {
       await client.stop();
       await ap.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('without a pinned fingerprint the client trusts the AP on first use, then refuses another key', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-tofu-'));
+  try {
+    const { data } = await setup(dir);
+    const cache = path.join(dir, 'cache');
+    const first = await startCli(['server', '--data', data, '--port', '0', '--json']);
+    const { address, port } = JSON.parse(first.firstLine);
+    const hostPort = address.replace(/#.*/, '');
+    const client = await startCli(['client', '--server', hostPort, '--cache', cache, '--http-port', '0', '--user', 'dave', '--password', 'pw', '--json']);
+    await client.stop();
+    await first.stop();
+    const trusted = JSON.parse(await readFile(path.join(cache, 'trusted-aps.json'), 'utf8'));
+    assert.equal(trusted[hostPort], address.replace(/.*#/, ''), 'the first key seen is remembered');
+    // Another AP (another key) on the same address: the remembered key no longer matches.
+    const otherData = path.join(dir, 'other');
+    await runCli(['user', 'add', 'dave', '--password', 'pw', '--data', otherData]);
+    const impostor = await startCli(['server', '--data', otherData, '--port', String(port), '--json']);
+    try {
+      const r = await runCli(['client', '--server', hostPort, '--cache', cache, '--http-port', '0', '--user', 'dave', '--password', 'pw']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /fingerprint/i);
+    } finally {
+      await impostor.stop();
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
