@@ -32,6 +32,8 @@ export interface PlayRecord {
   latencyMs: number | null;
   stutters: number;
   stallMs: number;
+  /** Each stutter: ms after the request, position in the track, how long playback paused (null while it is). */
+  stutterEvents: { atMs: number; positionMs: number; durationMs: number | null }[];
   state: string;
   /** Played bytes by source. */
   sources: SourceBytes;
@@ -84,6 +86,7 @@ export class Plays {
       latencyMs: null,
       stutters: 0,
       stallMs: 0,
+      stutterEvents: [],
       state: 'buffering',
       sources: { server: 0, peer: 0, cache: 0 },
     };
@@ -174,6 +177,11 @@ export class Plays {
     play.record.latencyMs = s.latencyMs === null ? null : Math.round(s.latencyMs * 100) / 100;
     play.record.stutters = s.stutters;
     play.record.stallMs = Math.round(s.stallMs);
+    play.record.stutterEvents = s.stutterEvents.map((e) => ({
+      atMs: Math.round(e.atMs - s.requestedAt),
+      positionMs: Math.round(e.positionMs),
+      durationMs: e.durationMs === null ? null : Math.round(e.durationMs),
+    }));
     play.record.state = s.state;
   }
 }

@@ -34,20 +34,22 @@ function sendRaw(port: number, bytes: Buffer): Promise<'closed'> {
   });
 }
 
-test('an AP killed mid-download and restarted: the client reconnects and the play completes identical', async () => {
+test('an AP killed mid-play and restarted: a stutter is recorded, the client reconnects, the play completes identical', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-aprestart-'));
   try {
     const { src, data, track } = await setup(dir);
-    const rate = String(Math.ceil(src.length / 4));
+    // About 1.5x real time: playback starts at once and stays only a few seconds ahead.
+    const rate = String(Math.ceil(src.length / 30));
     let ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--max-rate', rate]);
     const { address, port } = JSON.parse(ap.firstLine);
     const client = await startCli(['client', '--server', address, '--cache', path.join(dir, 'cache'), '--http-port', '0', '--user', 'dave', '--password', 'pw', '--json']);
     try {
       const url = JSON.parse(client.firstLine).url;
       const body = fetch(`${url}/audio/${track.id}`).then(async (r) => Buffer.from(await r.arrayBuffer()));
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 2500));
       await ap.kill();
-      await new Promise((r) => setTimeout(r, 800));
+      // Down long enough for the playback point to reach audio that has not arrived.
+      await new Promise((r) => setTimeout(r, 5000));
       const during = await (await fetch(`${url}/api/stats`)).json();
       assert.equal(during.ap.connected, false, 'the client noticed the AP is gone');
       ap = await startCli(['server', '--data', data, '--port', String(port), '--json']);
@@ -56,6 +58,11 @@ test('an AP killed mid-download and restarted: the client reconnects and the pla
       const stats = await (await fetch(`${url}/api/stats`)).json();
       assert.equal(stats.ap.connected, true);
       assert.ok(stats.ap.connects >= 2, `reconnected (${stats.ap.connects} connects)`);
+      const play = stats.plays.find((p: any) => p.trackId === track.id);
+      assert.equal(typeof play.latencyMs, 'number');
+      assert.ok(play.stutters >= 1, 'the outage shows as a stutter');
+      assert.ok(play.stutterEvents[0].positionMs > 0 && play.stutterEvents[0].positionMs < 45_000);
+      assert.ok(play.stallMs > 0);
     } finally {
       await client.stop();
       await ap.stop();
