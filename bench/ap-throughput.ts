@@ -26,7 +26,7 @@ async function apRun(address: string, clients: number, fileId: string, size: num
   const links = await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const { link } = await connectTls({ host, port, fingerprint, config });
-      await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'bench' });
+      await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'bench', peerId: (i + 1).toString(16), listenPort: 0 });
       await link.request({ type: 'login', user: `bench${i % 4}`, password: 'pw' });
       return link;
     }),

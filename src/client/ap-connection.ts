@@ -31,6 +31,10 @@ export interface ApConnectionOptions {
   user: string;
   password: string;
   role: Role;
+  /** This client's peer id (lowercase hex), sent in the hello. */
+  peerId: string;
+  /** The port this client accepts peer connections on, sent in the hello; 0 = none. */
+  listenPort: number;
   config: Pick<TunemeshConfig, 'keepAliveMs' | 'linkTimeoutMs' | 'maxFrameBytes' | 'reconnectBaseMs' | 'reconnectMaxMs'>;
   log?: (line: string) => void;
 }
@@ -42,7 +46,12 @@ type Events = {
   down: [err: Error | undefined];
   /** Credentials refused or the AP's key changed: the connection gives up. */
   fatal: [err: Error];
+  /** A message the AP sent on its own (not an answer), such as `connect-back` or `reachability`. */
+  push: [msg: Message];
 };
+
+/** Unanswered messages kept while the AP is unreachable; older ones beyond it are dropped. */
+const MAX_UNSENT = 1000;
 
 /** Chunks of one request as they arrive. */
 export type OnChunk = (index: number, data: Uint8Array) => void;
@@ -58,6 +67,8 @@ export class ApConnection extends EventEmitter<Events> {
   connects = 0;
   /** Bytes of chunk data received from the AP. */
   chunkBytes = 0;
+  /** This client's address as the AP saw it at the last login (from `login-ok`); '' before. */
+  observedHost = '';
 
   constructor(private readonly opts: ApConnectionOptions) {
     super();
@@ -152,25 +163,45 @@ export class ApConnection extends EventEmitter<Events> {
     this.opts.log?.(line);
   }
 
+  /**
+   * Sends a message that has no answer (announce, metrics). While the AP is unreachable it waits
+   * and goes out on the next link.
+   */
+  send(msg: Message): void {
+    if (this.link && !this.link.closed) this.link.send(msg);
+    else if (this.unsent.length < MAX_UNSENT) this.unsent.push(msg);
+  }
+
+  private readonly unsent: Message[] = [];
+
   private async connect(): Promise<void> {
     if (this.closed) return;
     const { host, port } = this.opts;
+    let opened: Link | undefined;
     try {
       const pinned = this.opts.fingerprint ?? (await this.trusted());
       const { link, fingerprint } = await connectTls({ host, port, fingerprint: pinned, config: this.opts.config, timeoutMs: 10_000 });
+      opened = link;
       if (!pinned) await this.trust(fingerprint);
-      const hello = await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: this.opts.role, agent: 'tunemesh-client/0.1' }, { timeoutMs: 10_000 });
+      const { role, peerId, listenPort } = this.opts;
+      const hello = await link.request({ type: 'hello', version: PROTOCOL_VERSION, role, agent: 'tunemesh-client/0.1', peerId, listenPort }, { timeoutMs: 10_000 });
       if (hello.type !== 'hello') throw new Error(`AP answered hello with ${hello.type}`);
+      let loggedIn: Message;
       try {
-        await link.request({ type: 'login', user: this.opts.user, password: this.opts.password }, { timeoutMs: 30_000 });
+        loggedIn = await link.request({ type: 'login', user: this.opts.user, password: this.opts.password }, { timeoutMs: 30_000 });
       } catch (err) {
         if ((err as { code?: string }).code === 'unauthorized') throw new LoginRefusedError(`the AP refused user ${this.opts.user}: ${(err as Error).message}`);
         throw err;
+      }
+      if (loggedIn.type !== 'login-ok') {
+        link.close('login-ok expected');
+        throw new Error(`AP answered login with ${loggedIn.type}`);
       }
       if (this.closed) {
         link.close('client shutting down');
         return;
       }
+      this.observedHost = loggedIn.observedHost;
       this.link = link;
       this.attempt = 0;
       this.connects++;
@@ -181,10 +212,13 @@ export class ApConnection extends EventEmitter<Events> {
         this.emit('down', err);
         this.scheduleReconnect();
       });
+      link.on('message', (msg: Message) => this.emit('push', msg));
+      for (const msg of this.unsent.splice(0)) link.send(msg);
       for (const w of this.waiters.splice(0)) w.resolve(link);
       this.emit('ready', link);
     } catch (err) {
       const e = err as Error;
+      opened?.close('login failed');
       if (e instanceof LoginRefusedError || e.name === 'FingerprintMismatchError') {
         this.fatalError = e.name === 'FingerprintMismatchError' ? new ApIdentityError(`${host}:${port}: ${e.message}`) : e;
         for (const w of this.waiters.splice(0)) w.reject(this.fatalError);

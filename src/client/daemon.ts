@@ -2,15 +2,18 @@
  * The client daemon (DESIGN §1): one persistent link to the AP, the disk cache, the downloads,
  * the plays with their playback clocks, and the local HTTP endpoint a player uses.
  */
-import { mkdir, statfs } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link as hardLink, mkdir, open, readFile, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { TunemeshConfig } from '../core/config.ts';
 import { defaultCacheSize } from '../core/cache-policy.ts';
 import type { TrackInfo } from '../core/track.ts';
 import type { SearchResult } from '../server/catalog.ts';
-import type { Message } from '../protocol/messages.ts';
-import { parseServerAddress } from '../net/identity.ts';
+import type { Message, MetricsReport } from '../protocol/messages.ts';
+import { parseServerAddress, loadOrCreateIdentity } from '../net/identity.ts';
 import { ApConnection } from './ap-connection.ts';
+import { PeerNode } from './peer-node.ts';
+import { PeerLookup } from './peer-lookup.ts';
 import { DiskCache } from './disk-cache.ts';
 import { TrackFetcher } from './track-fetcher.ts';
 import { Plays } from './plays.ts';
@@ -21,7 +24,7 @@ import { systemClock } from './system-clock.ts';
 export interface ClientOptions {
   /** The AP, `host:port#fingerprint` (pinned) or `host:port` (trust on first use). */
   server: string;
-  /** Cache directory: cached audio, the AP's trusted key. */
+  /** Cache directory: cached audio, the AP's trusted key, this client's peer id. */
   cacheDir: string;
   /** Cache limit in bytes; default 10 % of free disk within [50 MB, 10 GB] (DESIGN §3). */
   cacheSize?: number;
@@ -31,9 +34,18 @@ export interface ClientOptions {
   httpHost?: string;
   user: string;
   password: string;
+  /** Port for peer connections; 0 picks a free one; null accepts none (connect-back still works one way). @default 0 */
+  peerPort?: number | null;
+  /** Interface peers connect to. @default '127.0.0.1' */
+  peerHost?: string;
+  /** Cap on bytes per second uploaded to each peer; 0 = none. @default 0 */
+  maxUploadRate?: number;
   config: TunemeshConfig;
   log?: (line: string) => void;
 }
+
+/** How often a client sends its metric report to the AP, ms. */
+const METRICS_INTERVAL_MS = 30_000;
 
 export class ClientDaemon {
   readonly ap: ApConnection;
@@ -44,9 +56,17 @@ export class ClientDaemon {
   private readonly dataWaiters = new Map<string, Set<() => void>>();
   private readonly startedAt = Date.now();
 
+  readonly lookup: PeerLookup;
+  /** Files announced to the tracker since start. */
+  announced = 0;
+  private metricsTimer?: NodeJS.Timeout;
+
   private constructor(
     readonly opts: ClientOptions,
     readonly cache: DiskCache,
+    /** This client's stable peer id (hex), from `<cacheDir>/peer-id`. */
+    readonly peerId: string,
+    readonly node: PeerNode,
   ) {
     const addr = parseServerAddress(opts.server);
     this.ap = new ApConnection({
@@ -57,10 +77,21 @@ export class ClientDaemon {
       user: opts.user,
       password: opts.password,
       role: 'peer',
+      peerId,
+      listenPort: node.listenPort,
       config: opts.config,
       log: opts.log,
     });
-    this.fetcher = new TrackFetcher(this.ap, cache, opts.config.chunkSize, { log: opts.log });
+    this.lookup = new PeerLookup(this.ap, node, opts.log);
+    this.fetcher = new TrackFetcher(this.ap, cache, opts.config.chunkSize, {
+      log: opts.log,
+      peers: this.lookup,
+      // A file downloaded for a play and verified complete: the tracker learns we have it.
+      onComplete: (fileId) => {
+        this.announced++;
+        this.ap.send({ type: 'announce', fileId });
+      },
+    });
     this.plays = new Plays(cache, this.fetcher, systemClock, opts.config);
     cache.on('chunk', (fileId: string) => {
       const waiters = this.dataWaiters.get(fileId);
@@ -87,10 +118,25 @@ export class ClientDaemon {
       const fs = await statfs(opts.cacheDir);
       limitBytes = defaultCacheSize(fs.bavail * fs.bsize, opts.config);
     }
+    const peerId = await loadOrCreatePeerId(path.join(opts.cacheDir, 'peer-id'), opts.log);
     const cache = await DiskCache.open(path.join(opts.cacheDir, 'cache'), { limitBytes, chunkSize: opts.config.chunkSize, clock: { now: () => Date.now() } });
-    const daemon = new ClientDaemon(opts, cache);
+    const identity = await loadOrCreateIdentity(path.join(opts.cacheDir, 'tls'));
+    const node = await PeerNode.start({
+      peerId,
+      role: 'peer',
+      identity,
+      host: opts.peerHost ?? '127.0.0.1',
+      port: opts.peerPort === null ? undefined : (opts.peerPort ?? 0),
+      config: opts.config,
+      cache,
+      maxUploadRate: opts.maxUploadRate,
+      log: opts.log,
+    });
+    const daemon = new ClientDaemon(opts, cache, peerId, node);
     try {
       await daemon.ap.start();
+      daemon.metricsTimer = setInterval(() => daemon.ap.send({ type: 'metrics', report: daemon.metricsReport() }), METRICS_INTERVAL_MS);
+      daemon.metricsTimer.unref();
       daemon.http = await startHttpApi(daemon, opts.httpHost ?? '127.0.0.1', opts.httpPort);
     } catch (err) {
       await daemon.stop();
@@ -166,7 +212,7 @@ export class ClientDaemon {
       uptimeMs: Date.now() - this.startedAt,
       ap: { connected: this.ap.connected, connects: this.ap.connects },
       // Downloaded bytes by source, and played bytes by source.
-      bytes: { server: this.ap.chunkBytes, peer: 0, cache: this.plays.played.cache },
+      bytes: { server: this.fetcher.received.server, peer: this.fetcher.received.peer, cache: this.plays.played.cache },
       played: { ...this.plays.played },
       playback: {
         plays: plays.length,
@@ -179,15 +225,95 @@ export class ClientDaemon {
       plays: plays.slice(-50),
       cache: this.cache.stats(),
       downloads: this.fetcher.active,
-      neighbours: 0,
+      neighbours: this.node.neighbours.count,
+      peers: {
+        peerId: this.peerId,
+        listenPort: this.node.listenPort,
+        reachable: this.lookup.reachable,
+        connected: this.node.connectedPeers.length,
+        announced: this.announced,
+        uploadedBytes: this.node.bytesOut,
+        downloadedBytes: this.node.bytesIn,
+        uploadsActive: this.node.uploads.active,
+        refusedBusy: this.node.refusedBusy,
+        tracker: { queries: this.lookup.stats.trackerQueries, found: this.lookup.stats.trackerFound },
+        connectBacks: { asked: this.lookup.stats.connectBacksAsked, succeeded: this.lookup.stats.connectBacksSucceeded },
+      },
+    };
+  }
+
+  /** What the client reports to the AP every {@link METRICS_INTERVAL_MS}. */
+  metricsReport(): MetricsReport {
+    const plays = this.plays.history;
+    const latencies = plays.map((p) => p.latencyMs).filter((l): l is number => l !== null).sort((a, b) => a - b);
+    return {
+      plays: plays.length,
+      playsWithStutter: plays.filter((p) => p.stutters > 0).length,
+      latencyMedianUs: latencies.length ? Math.round(latencies[Math.floor(latencies.length / 2)]! * 1000) : 0,
+      bytesServer: this.plays.played.server,
+      bytesPeer: this.plays.played.peer,
+      bytesCache: this.plays.played.cache,
+      searches: 0,
+      searchFoundAt1: 0,
+      searchFoundAt2: 0,
+      searchNotFound: 0,
+      trackerQueries: this.lookup.stats.trackerQueries,
+      trackerFound: this.lookup.stats.trackerFound,
     };
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.metricsTimer);
     this.plays.stop();
     this.fetcher.stop();
     this.ap.close();
+    await this.node.stop();
     await this.http?.close();
     await this.cache.close();
+  }
+}
+
+/** Bytes of randomness in a peer id (its hex is twice as long). */
+const PEER_ID_BYTES = 16;
+const PEER_ID = /^[0-9a-f]{1,64}$/;
+
+/**
+ * This client's peer id: read from `file`, or created there (16 random bytes, hex) on first
+ * start. Written atomically and never replaced once there: a temporary file is fsynced and
+ * hard-linked into place, which fails if another process created the file first (then its id
+ * is used). A file that holds no valid id is replaced with a new one.
+ */
+export async function loadOrCreatePeerId(file: string, log?: (line: string) => void): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    let existing: string | undefined;
+    try {
+      existing = (await readFile(file, 'utf8')).trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (existing !== undefined) {
+      if (PEER_ID.test(existing)) return existing;
+      if (attempt > 0) throw new Error(`${file} holds no valid peer id`);
+      log?.(`client: ${file} holds no valid peer id; creating a new one`);
+      await unlink(file).catch(() => {});
+    }
+    const id = randomBytes(PEER_ID_BYTES).toString('hex');
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(`${id}\n`, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await hardLink(tmp, file);
+      return id;
+    } catch (err) {
+      // EEXIST: another process won the race; read its id on the next turn.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
   }
 }

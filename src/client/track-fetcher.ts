@@ -1,23 +1,49 @@
 /**
- * Downloads the files the player wants into the disk cache. For now every chunk comes from the
- * AP, in order from the playback point; the peers issue adds peer sources behind the same calls.
+ * Downloads the files the player wants into the disk cache. Which chunks to ask for, and from
+ * which source, is the scheduler's decision (`src/core/scheduler.ts`); this file carries the
+ * decisions out: it finds peers, sends the requests, writes what arrives, and tells the scheduler
+ * what happened.
  */
 import type { TrackInfo } from '../core/track.ts';
 import { chunkCount } from '../core/track.ts';
-import { nextWantedRun, type ChunkRun } from '../core/fetch-plan.ts';
-import type { ApConnection } from './ap-connection.ts';
+import { InOrderScheduler, SERVER, type ChunkAssignment, type SourceView } from '../core/scheduler.ts';
+import type { ApConnection, OnChunk } from './ap-connection.ts';
 import type { DiskCache } from './disk-cache.ts';
 
 /** Where the bytes of a chunk came from. */
 export type ChunkSource = 'server' | 'peer';
 
+/** Finds and reaches peers that have a file: the client's overlay side, seen from a download. */
+export interface PeerSources {
+  /**
+   * Looks for peers that have the file (tracker and overlay) and connects to some. Calls
+   * `found` with each peer connected, then `finished` once when the lookup is over.
+   */
+  lookup(fileId: string, found: (peerId: string) => void, finished: () => void): void;
+  isConnected(peerId: string): boolean;
+  fetchChunks(peerId: string, fileId: string, first: number, count: number, urgency: number, onChunk: OnChunk): { done: Promise<void>; cancel(): void };
+}
+
 /** Options of {@link TrackFetcher}. */
 export interface TrackFetcherOptions {
-  /** Chunks per request. @default 32 (512 kB: small enough that a seek redirects quickly) */
+  /** Chunks per request. @default 32 */
   batchChunks?: number;
-  /** Requests in flight per file, so the link never idles between batches. @default 3 */
+  /** Requests in flight per source. @default 3 */
   pipeline?: number;
+  /** How long a download waits for the peer lookup before asking the AP, ms. @default 300 */
+  lookupWaitMs?: number;
+  /** Peers to look up and fetch from; without it every chunk comes from the AP. */
+  peers?: PeerSources;
+  /** Called when a file this process downloaded is complete and verified (the client announces it). */
+  onComplete?: (fileId: string) => void;
   log?: (line: string) => void;
+}
+
+interface Request {
+  source: string;
+  first: number;
+  count: number;
+  cancel(): void;
 }
 
 interface Download {
@@ -25,20 +51,22 @@ interface Download {
   total: number;
   wantFrom: number;
   inFlight: Set<number>;
-  requests: Set<{ cancel(): void }>;
-  /** Consecutive failed requests. */
+  requests: Set<Request>;
+  scheduler: InOrderScheduler;
+  /** Consecutive failed AP requests. */
   failures: number;
+  wake?: NodeJS.Timeout;
 }
 
-/** Consecutive failed requests after which a download is dropped. */
+/** Consecutive failed AP requests after which a download is dropped. */
 const MAX_FAILURES = 3;
 
 export class TrackFetcher {
   private readonly downloads = new Map<string, Download>();
   /** Source of each chunk written by this process, by file: played bytes are counted by it. */
   private readonly sources = new Map<string, Map<number, ChunkSource>>();
-  private readonly batch: number;
-  private readonly pipeline: number;
+  /** Chunk bytes received, by source. */
+  readonly received = { server: 0, peer: 0 };
 
   constructor(
     private readonly ap: ApConnection,
@@ -46,8 +74,10 @@ export class TrackFetcher {
     private readonly chunkSize: number,
     private readonly opts: TrackFetcherOptions = {},
   ) {
-    this.batch = opts.batchChunks ?? 32;
-    this.pipeline = opts.pipeline ?? 3;
+    // Chunks this process fetched mark the files it downloaded (as opposed to found cached).
+    cache.on('complete', (fileId: string) => {
+      if (this.sources.has(fileId)) this.opts.onComplete?.(fileId);
+    });
   }
 
   /** Which source brought chunk `index` of a file in this process, if any. */
@@ -55,19 +85,22 @@ export class TrackFetcher {
     return this.sources.get(fileId)?.get(index);
   }
 
+  /** Files downloading now. */
+  get active(): number {
+    return this.downloads.size;
+  }
+
   /** Makes sure the file is downloading, from chunk `fromChunk` onwards first. */
   async want(track: TrackInfo, fromChunk: number): Promise<void> {
     if (this.cache.isComplete(track.fileId)) return;
-    let d = this.downloads.get(track.fileId);
-    if (!d) {
+    if (!this.downloads.has(track.fileId)) {
       await this.cache.ensureFile(track.fileId, track.bytes, track);
       if (this.cache.isComplete(track.fileId)) return;
-      d = this.downloads.get(track.fileId);
     }
+    let d = this.downloads.get(track.fileId);
     if (!d) {
-      d = { track, total: chunkCount(track.bytes, this.chunkSize), wantFrom: fromChunk, inFlight: new Set(), requests: new Set(), failures: 0 };
-      this.downloads.set(track.fileId, d);
-    } else if (fromChunk !== d.wantFrom && !this.isCoveredSoon(d, fromChunk)) {
+      d = this.startDownload(track, fromChunk);
+    } else if (fromChunk !== d.wantFrom && !d.inFlight.has(fromChunk) && !this.cache.hasChunk(track.fileId, fromChunk)) {
       // A seek: drop the requests for audio the listener skipped and start at the new point.
       d.wantFrom = fromChunk;
       for (const r of d.requests) r.cancel();
@@ -78,80 +111,137 @@ export class TrackFetcher {
   }
 
   /**
-   * Fetches the chunks holding bytes [start, end) of a file without moving the download's
-   * playback point: for a player probing the end of the file.
+   * Fetches the chunks holding bytes [start, end) of a file from the AP without moving the
+   * download's playback point: for a player probing the end of the file.
    */
   async fetchRange(track: TrackInfo, start: number, end: number): Promise<void> {
     if (this.cache.isComplete(track.fileId)) return;
     await this.cache.ensureFile(track.fileId, track.bytes, track);
+    const d = this.downloads.get(track.fileId) ?? this.startDownload(track, 0);
     const first = Math.floor(start / this.chunkSize);
     const last = Math.floor((end - 1) / this.chunkSize);
-    const d = this.downloads.get(track.fileId);
-    const missing = (i: number) => !this.cache.hasChunk(track.fileId, i) && !d?.inFlight.has(i);
-    let run = nextWantedRun(missing, last + 1, first, last - first + 1);
-    while (run && run.first >= first) {
-      this.request(track.fileId, run, d);
-      run = nextWantedRun(missing, last + 1, run.first + run.count, last - first + 1);
+    for (let i = first; i <= last; i++) {
+      if (this.cache.hasChunk(track.fileId, i) || d.inFlight.has(i)) continue;
+      let n = 1;
+      while (i + n <= last && !this.cache.hasChunk(track.fileId, i + n) && !d.inFlight.has(i + n)) n++;
+      this.request(d, { source: SERVER, first: i, count: n });
+      i += n - 1;
     }
-    if (!d) void this.want(track, 0);
-  }
-
-  /** True when chunk `index` is already on its way in the current requests. */
-  private isCoveredSoon(d: Download, index: number): boolean {
-    return d.inFlight.has(index) || this.cache.hasChunk(d.track.fileId, index);
-  }
-
-  private pump(d: Download): void {
-    const fileId = d.track.fileId;
-    while (d.requests.size < this.pipeline) {
-      const run = nextWantedRun((i) => !d.inFlight.has(i) && !this.cache.hasChunk(fileId, i), d.total, d.wantFrom, this.batch);
-      if (!run) break;
-      this.request(fileId, run, d);
-    }
-    if (d.requests.size === 0 && this.cache.isComplete(fileId)) this.downloads.delete(fileId);
-  }
-
-  /** Asks the AP for a run of chunks and writes them to the cache as they arrive. */
-  private request(fileId: string, run: ChunkRun, d: Download | undefined): void {
-    for (let i = run.first; i < run.first + run.count; i++) d?.inFlight.add(i);
-    let sources = this.sources.get(fileId);
-    if (!sources) this.sources.set(fileId, (sources = new Map()));
-    const writes: Promise<void>[] = [];
-    const req = this.ap.fetchChunks(fileId, run.first, run.count, 0, (index, data) => {
-      sources.set(index, 'server');
-      writes.push(this.cache.writeChunk(fileId, index, data));
-    });
-    d?.requests.add(req);
-    req.done
-      .then(() => Promise.all(writes))
-      .then(
-        () => {
-          if (d) d.failures = 0;
-        },
-        (err: Error) => {
-          this.opts.log?.(`client: fetching ${fileId} chunks ${run.first}+${run.count}: ${err.name}: ${err.message}`);
-          if (d) d.failures++;
-        },
-      )
-      .finally(() => {
-        if (!d || !d.requests.delete(req)) return; // cancelled by a seek; the new requests run
-        for (let i = run.first; i < run.first + run.count; i++) d.inFlight.delete(i);
-        if (this.cache.isComplete(fileId) || d.failures >= MAX_FAILURES) {
-          // Given up after repeated failures: the next play of the file starts a new download.
-          this.downloads.delete(fileId);
-        } else if (this.downloads.get(fileId) === d) {
-          this.pump(d);
-        }
-      });
-  }
-
-  /** Files downloading now. */
-  get active(): number {
-    return this.downloads.size;
+    this.pump(d);
   }
 
   stop(): void {
-    for (const d of this.downloads.values()) for (const r of d.requests) r.cancel();
+    for (const d of this.downloads.values()) {
+      clearTimeout(d.wake);
+      for (const r of d.requests) r.cancel();
+    }
     this.downloads.clear();
+  }
+
+  private startDownload(track: TrackInfo, fromChunk: number): Download {
+    const d: Download = {
+      track,
+      total: chunkCount(track.bytes, this.chunkSize),
+      wantFrom: fromChunk,
+      inFlight: new Set(),
+      requests: new Set(),
+      scheduler: new InOrderScheduler(performance.now(), {
+        batchChunks: this.opts.batchChunks,
+        pipeline: this.opts.pipeline,
+        lookupWaitMs: this.opts.peers ? this.opts.lookupWaitMs : 0,
+      }),
+      failures: 0,
+    };
+    this.downloads.set(track.fileId, d);
+    const peers = this.opts.peers;
+    if (peers) {
+      peers.lookup(
+        track.fileId,
+        (peerId) => {
+          d.scheduler.addPeers([peerId]);
+          this.pump(d);
+        },
+        () => {
+          d.scheduler.lookupFinished();
+          this.pump(d);
+        },
+      );
+    } else {
+      d.scheduler.lookupFinished();
+    }
+    return d;
+  }
+
+  private pump(d: Download): void {
+    if (this.downloads.get(d.track.fileId) !== d) return;
+    const fileId = d.track.fileId;
+    if (this.cache.isComplete(fileId)) {
+      this.finish(d);
+      return;
+    }
+    const counts = new Map<string, number>();
+    for (const r of d.requests) counts.set(r.source, (counts.get(r.source) ?? 0) + 1);
+    const connected: SourceView[] = [{ id: SERVER, inFlight: counts.get(SERVER) ?? 0 }];
+    for (const peerId of d.scheduler.usablePeers()) {
+      if (this.opts.peers?.isConnected(peerId)) connected.push({ id: peerId, inFlight: counts.get(peerId) ?? 0 });
+    }
+    const wanted = (i: number) => !d.inFlight.has(i) && !this.cache.hasChunk(fileId, i);
+    for (const a of d.scheduler.next(performance.now(), d.total, d.wantFrom, wanted, connected)) this.request(d, a);
+    clearTimeout(d.wake);
+    const wakeAt = d.scheduler.wakeAt();
+    if (d.requests.size === 0 && wakeAt !== undefined) {
+      d.wake = setTimeout(() => this.pump(d), Math.max(1, wakeAt - performance.now()));
+      d.wake.unref?.();
+    }
+  }
+
+  private finish(d: Download): void {
+    clearTimeout(d.wake);
+    for (const r of d.requests) r.cancel();
+    if (this.downloads.get(d.track.fileId) === d) this.downloads.delete(d.track.fileId);
+  }
+
+  /** Sends one request to its source and writes what arrives to the cache. */
+  private request(d: Download, a: ChunkAssignment): void {
+    const fileId = d.track.fileId;
+    for (let i = a.first; i < a.first + a.count; i++) d.inFlight.add(i);
+    let sources = this.sources.get(fileId);
+    if (!sources) this.sources.set(fileId, (sources = new Map()));
+    const kind: ChunkSource = a.source === SERVER ? 'server' : 'peer';
+    const writes: Promise<void>[] = [];
+    const onChunk: OnChunk = (index, data) => {
+      sources.set(index, kind);
+      this.received[kind] += data.length;
+      writes.push(this.cache.writeChunk(fileId, index, data));
+    };
+    const handle =
+      a.source === SERVER
+        ? this.ap.fetchChunks(fileId, a.first, a.count, 0, onChunk)
+        : this.opts.peers!.fetchChunks(a.source, fileId, a.first, a.count, 0, onChunk);
+    const req: Request = { source: a.source, first: a.first, count: a.count, cancel: handle.cancel };
+    d.requests.add(req);
+    handle.done
+      .then(() => Promise.all(writes))
+      .then(
+        () => {
+          if (a.source === SERVER) d.failures = 0;
+        },
+        (err: Error) => {
+          this.opts.log?.(`client: ${a.source === SERVER ? 'AP' : `peer ${a.source}`}: chunks ${a.first}+${a.count} of ${fileId}: ${err.name}: ${err.message}`);
+          // A peer that fails is not asked again for this file: the rest comes from elsewhere.
+          if (a.source === SERVER) d.failures++;
+          else d.scheduler.peerFailed(a.source);
+        },
+      )
+      .finally(() => {
+        if (!d.requests.delete(req)) return; // cancelled by a seek; the new requests run
+        for (let i = a.first; i < a.first + a.count; i++) d.inFlight.delete(i);
+        if (d.failures >= MAX_FAILURES) {
+          // Given up after repeated failures: the next play of the file starts a new download.
+          this.finish(d);
+          return;
+        }
+        this.pump(d);
+      });
   }
 }

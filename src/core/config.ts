@@ -26,6 +26,11 @@ export interface TunemeshConfig {
   trackerMemory: number;
   /** Peers the tracker returns per query. @default 10 (P2P'11) */
   trackerAnswer: number;
+  /**
+   * Files the tracker keeps lists for; above it the file announced least recently is forgotten, so
+   * the tracker's memory is bounded whatever clients announce. @default 1000000 (ours)
+   */
+  trackerMaxFiles: number;
   /** Overlay search radius in hops. @default 2 (P2P'11) */
   searchHops: number;
   /** Query ids each client remembers to drop duplicates. @default 50 (P2P'11) */
@@ -34,8 +39,47 @@ export interface TunemeshConfig {
   neighbourSoftLimit: number;
   /** Neighbour hard limit: at it no new connections at all. @default 60 (P2P'11) */
   neighbourHardLimit: number;
-  /** Peers served at once. @default 4 (P2P'10) */
+  /**
+   * How often the client prunes its neighbour set (`Neighbours.prune`), ms. P2P'11 says only
+   * "periodically". The usefulness windows have 1-minute buckets, so evaluating more often than
+   * once a minute would mostly re-rank the same numbers. @default 60000 (ours)
+   */
+  neighbourPruneIntervalMs: number;
+  /**
+   * A prune brings the neighbour count down to `neighbourSoftLimit` minus this, leaving room to
+   * dial peers for the next tracks before the next prune (P2P'11: "keep itself below the soft
+   * limit (with some headroom for new connections)"; the amount is not published). 5 is 10 % of
+   * the soft limit: a few new fetch connections per prune interval. @default 5 (ours)
+   */
+  neighbourPruneHeadroom: number;
+  /**
+   * A neighbour connected less than this long ago is never pruned, so a link opened to fetch a
+   * file is not dropped before its first bytes arrive and the received-bytes criteria can count
+   * it. Short against the 10-minute window of the utility. @default 120000 (ours)
+   */
+  neighbourPruneGraceMs: number;
+  /**
+   * Rank points per place for each eviction-utility criterion: the best neighbour in a criterion
+   * gets `weight × n` points (n neighbours), the next `weight × (n − 1)`, and so on. P2P'11 gives
+   * the criteria and "slightly different weights for the different criteria", not the numbers.
+   * Ours, 5 % apart: received before sent (data that reaches us is what the client is there
+   * for; sent bytes make the link useful to the overlay, P2P'11's second aim), 10-minute windows
+   * before 60-minute ones (recent use predicts the next track's fetch), a peer holding tracks we
+   * wanted and one that found peers in between. Distinct weights also make equal sums rare.
+   * @default { received10m: 1.25, wantedTracks10m: 1.2, received60m: 1.15, peersFound60m: 1.1, sent10m: 1.05, sent60m: 1.0 } (ours; criteria P2P'11)
+   */
+  neighbourUtilityWeights: Readonly<NeighbourUtilityWeights>;
+  /**
+   * Peers served at once. @default 4 (Spotify P2P'10; the text is in the lecture notes built from
+   * the P2P'10/'11 slides, seed 002: "A client uploads to at most 4 peers at any given time")
+   */
   maxUploads: number;
+  /**
+   * Peers that may wait for an upload slot, most urgent first; a request beyond it is refused so
+   * the requester asks another peer or the AP at once (P2P'10: slow requests are re-sent
+   * elsewhere). 8 is two rounds of `maxUploads`. @default 8 (ours)
+   */
+  uploadQueueLength: number;
   /** Interval between application keep-alive pings on an idle link, ms. @default 15000 (P2P'11: application keep-alive; interval ours) */
   keepAliveMs: number;
   /** A link silent for this long is considered dead, ms. @default 45000 (ours: three missed keep-alives) */
@@ -62,6 +106,27 @@ export interface TunemeshConfig {
   cacheMarkFlushMs: number;
 }
 
+/**
+ * The six criteria of the eviction utility (P2P'11 §III-C), each a weight: rank points per place.
+ * Windows are the paper's: bytes sent/received in the last 10 and 60 minutes, peers found through
+ * searches sent over the link in the last 60 minutes, tracks the peer had that we wanted in the
+ * last 10 minutes.
+ */
+export interface NeighbourUtilityWeights {
+  /** Bytes we sent over the link in the last 10 minutes. */
+  sent10m: number;
+  /** Bytes we sent over the link in the last 60 minutes. */
+  sent60m: number;
+  /** Bytes we received over the link in the last 10 minutes. */
+  received10m: number;
+  /** Bytes we received over the link in the last 60 minutes. */
+  received60m: number;
+  /** Peers found through searches sent over the link in the last 60 minutes. */
+  peersFound60m: number;
+  /** Tracks the peer had that we wanted, in the last 10 minutes. */
+  wantedTracks10m: number;
+}
+
 const MiB = 1024 * 1024;
 
 /** The defaults of DESIGN §3. */
@@ -77,11 +142,24 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   cacheMinBytes: 50 * MiB,
   trackerMemory: 20,
   trackerAnswer: 10,
+  trackerMaxFiles: 1_000_000,
   searchHops: 2,
   searchDedupIds: 50,
   neighbourSoftLimit: 50,
   neighbourHardLimit: 60,
+  neighbourPruneIntervalMs: 60_000,
+  neighbourPruneHeadroom: 5,
+  neighbourPruneGraceMs: 120_000,
+  neighbourUtilityWeights: Object.freeze({
+    received10m: 1.25,
+    wantedTracks10m: 1.2,
+    received60m: 1.15,
+    peersFound60m: 1.1,
+    sent10m: 1.05,
+    sent60m: 1.0,
+  }),
   maxUploads: 4,
+  uploadQueueLength: 8,
   keepAliveMs: 15_000,
   linkTimeoutMs: 45_000,
   reconnectBaseMs: 250,

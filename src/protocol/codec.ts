@@ -5,10 +5,11 @@
  *
  * Decoding is bounds-checked everywhere and throws only {@link ProtocolError} subclasses:
  * reads past the end ({@link TruncatedError}), strings, byte fields and arrays over their bound,
- * unknown enum values, integers out of range, invalid UTF-8 and non-canonical varints
- * ({@link InvalidFieldError}), unknown type ids ({@link UnknownMessageTypeError}) and bytes left
- * over ({@link TrailingBytesError}). No allocation is sized by a length that was not checked
- * against both its bound and the bytes actually present.
+ * unknown enum values, integers out of range, invalid UTF-8, non-canonical varints, booleans
+ * other than 0/1 and ids that are not lowercase hex ({@link InvalidFieldError}), unknown type
+ * ids ({@link UnknownMessageTypeError}) and bytes left over ({@link TrailingBytesError}).
+ * No allocation is sized by a length that was not checked against both its bound and the bytes
+ * actually present.
  *
  * Byte fields (`chunk.data`) decode as views into the payload, not copies.
  */
@@ -20,7 +21,7 @@ import {
   TruncatedError,
   UnknownMessageTypeError,
 } from './errors.ts';
-import type { ErrorCode, Message, MessageOf, MessageType, Role } from './messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, Role } from './messages.ts';
 
 /**
  * Encoding and decoding position. Encoding runs in two passes: `preencode` adds each value's
@@ -65,6 +66,14 @@ export const LIMITS = Object.freeze({
   seekPoints: 100_000,
   /** Audio bytes in one `chunk` (the frame limit applies as well). */
   chunkDataBytes: 1024 * 1024,
+  /** Peer ids: lowercase hex, characters (at least 1, except the AP's empty id in `hello`). */
+  peerIdChars: 64,
+  /** Host names and IP literals of peers (`PeerAddress.host`, `login-ok.observedHost`), bytes. */
+  hostBytes: 255,
+  /** Peers in one `tracker-peers` answer. */
+  trackerPeers: 64,
+  /** `peer-search.hops` and `peer-found.distance`. */
+  searchHops: 8,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +105,45 @@ export const uint8: Encoding<number> = {
   decode(state) {
     need(state, 1);
     return state.buffer[state.start++]!;
+  },
+};
+
+/** Unsigned 8-bit integer up to `max`: small counters such as hop counts. */
+export function smallUint(max: number): Encoding<number> {
+  if (!Number.isInteger(max) || max < 0 || max > 0xff) throw new RangeError('smallUint takes a maximum in 0..255');
+  return {
+    preencode(state, value) {
+      checkUint(value, max);
+      state.end += 1;
+    },
+    encode(state, value) {
+      state.buffer[state.start++] = value;
+    },
+    decode(state) {
+      need(state, 1);
+      const v = state.buffer[state.start]!;
+      if (v > max) throw new InvalidFieldError(`${v} exceeds the maximum ${max}`);
+      state.start += 1;
+      return v;
+    },
+  };
+}
+
+/** A boolean as one byte, 0 or 1; any other byte is refused. */
+export const bool: Encoding<boolean> = {
+  preencode(state, value) {
+    if (typeof value !== 'boolean') throw new InvalidFieldError(`expected a boolean, got ${typeof value}`);
+    state.end += 1;
+  },
+  encode(state, value) {
+    state.buffer[state.start++] = value ? 1 : 0;
+  },
+  decode(state) {
+    need(state, 1);
+    const v = state.buffer[state.start]!;
+    if (v > 1) throw new InvalidFieldError(`boolean byte ${v} is not 0 or 1`);
+    state.start += 1;
+    return v === 1;
   },
 };
 
@@ -329,6 +377,78 @@ function bytesLengthOnly(maxBytes: number): Encoding<Uint8Array> {
   };
 }
 
+const LOWER_HEX = /^[0-9a-f]*$/;
+
+/** Whether byte `c` is an ASCII lowercase hex digit. */
+function isLowerHexByte(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+}
+
+/**
+ * A lowercase hex string of `minChars`..`maxChars` characters, as ASCII prefixed by its length
+ * (varint). Uppercase, other characters and lengths outside the range are refused both ways.
+ */
+export function hexString(minChars: number, maxChars: number): Encoding<string> {
+  const check = (len: number) => {
+    if (len < minChars || len > maxChars) throw new InvalidFieldError(`hex string of ${len} characters is not within ${minChars}..${maxChars}`);
+  };
+  return {
+    preencode(state, value) {
+      if (typeof value !== 'string') throw new InvalidFieldError(`expected a string, got ${typeof value}`);
+      check(value.length);
+      if (!LOWER_HEX.test(value)) throw new InvalidFieldError(`${JSON.stringify(value.slice(0, 80))} is not lowercase hex`);
+      state.end += varintSize(value.length) + value.length;
+    },
+    encode(state, value) {
+      writeVarint(state, value.length);
+      const b = state.buffer;
+      for (let i = 0; i < value.length; i++) b[state.start + i] = value.charCodeAt(i);
+      state.start += value.length;
+    },
+    decode(state) {
+      const len = readVarint(state);
+      check(len);
+      need(state, len);
+      const b = state.buffer;
+      const s = state.start;
+      for (let i = s; i < s + len; i++) {
+        if (!isLowerHexByte(b[i]!)) throw new InvalidFieldError(`byte 0x${b[i]!.toString(16)} at offset ${i} is not a lowercase hex digit`);
+      }
+      state.start += len;
+      return Buffer.from(b.buffer, b.byteOffset + s, len).toString('latin1');
+    },
+  };
+}
+
+/**
+ * A hex string of exactly `2 * byteCount` lowercase characters (a hash), written as its
+ * `byteCount` raw bytes. Every byte string decodes, to exactly one valid value.
+ */
+export function fixedHex(byteCount: number): Encoding<string> {
+  const chars = 2 * byteCount;
+  return {
+    preencode(state, value) {
+      if (typeof value !== 'string') throw new InvalidFieldError(`expected a string, got ${typeof value}`);
+      if (value.length !== chars || !LOWER_HEX.test(value)) {
+        throw new InvalidFieldError(`${JSON.stringify(value.slice(0, 80))} is not ${chars} lowercase hex characters`);
+      }
+      state.end += byteCount;
+    },
+    encode(state, value) {
+      const b = state.buffer;
+      for (let i = 0; i < byteCount; i++) b[state.start + i] = parseInt(value.slice(2 * i, 2 * i + 2), 16);
+      state.start += byteCount;
+    },
+    decode(state) {
+      need(state, byteCount);
+      const b = state.buffer;
+      const value = Buffer.from(b.buffer, b.byteOffset + state.start, byteCount).toString('hex');
+      state.start += byteCount;
+      return value;
+    },
+  };
+}
+
 /** One of a fixed list of string values, as its index (uint8). Order is part of the protocol. */
 export function enumeration<T extends string>(values: readonly T[]): Encoding<T> {
   if (values.length > 256) throw new RangeError('an enumeration has at most 256 values');
@@ -507,12 +627,44 @@ const tracks = array(trackInfoEncoding, LIMITS.listItems, 15);
 const artists = array(artistInfoEncoding, LIMITS.listItems, 3);
 const albums = array(albumInfoEncoding, LIMITS.listItems, 5);
 
+/** A client's peer id: 1..64 lowercase hex characters. */
+export const peerIdEncoding = hexString(1, LIMITS.peerIdChars);
+/** The peer id in `hello`: as {@link peerIdEncoding}, or empty (the AP has none). */
+const helloPeerId = hexString(0, LIMITS.peerIdChars);
+/**
+ * File ids of the peer messages: the lowercase hex SHA-256 of the file (as the store names it),
+ * sent as its 32 bytes. (The catalog and chunk messages carry file ids as plain `id` strings.)
+ */
+export const fileIdEncoding = fixedHex(32);
+const host = string(LIMITS.hostBytes);
+/** Where a peer accepts connections; port 0 = nowhere. At least 5 bytes. */
+export const peerAddressEncoding: Encoding<PeerAddress> = struct({ peerId: peerIdEncoding, host, port: uint16 });
+const peers = array(peerAddressEncoding, LIMITS.trackerPeers, 5);
+const hops = smallUint(LIMITS.searchHops);
+
+/** A client's metric report: every field a varint up to 2^53 - 1, in the order of {@link MetricsReport}. */
+export const metricsReportEncoding: Encoding<MetricsReport> = struct({
+  plays: varUint53,
+  playsWithStutter: varUint53,
+  latencyMedianUs: varUint53,
+  bytesServer: varUint53,
+  bytesPeer: varUint53,
+  bytesCache: varUint53,
+  searches: varUint53,
+  searchFoundAt1: varUint53,
+  searchFoundAt2: varUint53,
+  searchNotFound: varUint53,
+  trackerQueries: varUint53,
+  trackerFound: varUint53,
+});
+
 // ---------------------------------------------------------------------------------------------
 // messages
 
 /**
  * The wire type id of every message type. Ids are part of the protocol: never reuse or renumber
- * one; 0 is reserved. Groups: link control 1-15, session 16-31, catalog 32-63, chunks 64-95.
+ * one; 0 is reserved. Groups: link control 1-15, session 16-31, catalog 32-63, chunks 64-95,
+ * tracker and connect-back relay 96-111, overlay 112-127.
  */
 export const MESSAGE_TYPE_IDS = Object.freeze({
   hello: 1,
@@ -521,8 +673,11 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
   ping: 4,
   pong: 5,
   cancel: 6,
+  ok: 7,
   login: 16,
   'login-ok': 17,
+  reachability: 18,
+  metrics: 19,
   search: 32,
   'search-result': 33,
   'list-artists': 34,
@@ -536,17 +691,28 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
   'chunk-request': 64,
   chunk: 65,
   'chunk-end': 66,
+  announce: 96,
+  'tracker-query': 97,
+  'tracker-peers': 98,
+  'connect-back-request': 99,
+  'connect-back': 100,
+  'peer-search': 112,
+  'peer-found': 113,
 } as const satisfies Record<MessageType, number>);
 
 const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
-  hello: message('hello', { version: uint16, role: roleEncoding, agent: string(LIMITS.userBytes) }),
+  // New fields go after the old ones (version first: a peer can always read it).
+  hello: message('hello', { version: uint16, role: roleEncoding, agent: string(LIMITS.userBytes), peerId: helloPeerId, listenPort: uint16 }),
   bye: message('bye', { reason: text }),
   error: message('error', { code: errorCodeEncoding, message: text }),
   ping: message('ping', { nonce: uint32 }),
   pong: message('pong', { nonce: uint32 }),
   cancel: message('cancel', {}),
+  ok: message('ok', {}),
   login: message('login', { user: string(LIMITS.userBytes), password: string(LIMITS.passwordBytes) }),
-  'login-ok': message('login-ok', { user: string(LIMITS.userBytes), sessionId: id }),
+  'login-ok': message('login-ok', { user: string(LIMITS.userBytes), sessionId: id, observedHost: host }),
+  reachability: message('reachability', { reachable: bool }),
+  metrics: message('metrics', { report: metricsReportEncoding }),
   search: message('search', { query: string(LIMITS.queryBytes), limit: varUint32 }),
   'search-result': message('search-result', { tracks, artists, albums }),
   'list-artists': message('list-artists', { offset: varUint32, limit: varUint32 }),
@@ -561,6 +727,13 @@ const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
   // `data` must stay the last field: framing writes it after the rest without copying it.
   chunk: message('chunk', { fileId: id, index: varUint32, data: bytes(LIMITS.chunkDataBytes) }),
   'chunk-end': message('chunk-end', { fileId: id, first: varUint32, count: varUint32 }),
+  announce: message('announce', { fileId: fileIdEncoding }),
+  'tracker-query': message('tracker-query', { fileId: fileIdEncoding }),
+  'tracker-peers': message('tracker-peers', { fileId: fileIdEncoding, peers }),
+  'connect-back-request': message('connect-back-request', { target: peerIdEncoding, fileId: fileIdEncoding }),
+  'connect-back': message('connect-back', { requester: peerAddressEncoding, fileId: fileIdEncoding }),
+  'peer-search': message('peer-search', { queryId: uint32, fileId: fileIdEncoding, hops }),
+  'peer-found': message('peer-found', { queryId: uint32, fileId: fileIdEncoding, holder: peerAddressEncoding, distance: hops }),
 };
 
 const byTypeId: (Encoding<Message> | undefined)[] = new Array(256).fill(undefined);

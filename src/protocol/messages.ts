@@ -27,12 +27,68 @@ export type ErrorCode =
   | 'version'
   | 'internal';
 
+/** How peers reach a client: its id and the address it accepts peer connections on. */
+export interface PeerAddress {
+  /** Stable random id of the client (hex), the same on every link it opens. */
+  peerId: string;
+  host: string;
+  /** 0 when the client accepts no incoming connections (then only connect-back reaches it). */
+  port: number;
+}
+
+/** What a client reports to the AP about its plays and its searches for peers. */
+export interface MetricsReport {
+  plays: number;
+  playsWithStutter: number;
+  /** Median playback latency over the plays, microseconds. */
+  latencyMedianUs: number;
+  bytesServer: number;
+  bytesPeer: number;
+  bytesCache: number;
+  /** Overlay searches started, and how they ended. */
+  searches: number;
+  searchFoundAt1: number;
+  searchFoundAt2: number;
+  searchNotFound: number;
+  trackerQueries: number;
+  trackerFound: number;
+}
+
 export type Message =
-  /** First frame on every link, both ways. */
-  | { type: 'hello'; version: number; role: Role; agent: string }
+  /**
+   * First frame on every link, both ways: protocol version, role, the sender's peer id ('' for
+   * the AP) and the port it accepts peer connections on (0 = none).
+   */
+  | { type: 'hello'; version: number; role: Role; agent: string; peerId: string; listenPort: number }
   /** Client -> AP: log in; answered by `login-ok` or `error`. */
   | { type: 'login'; user: string; password: string }
-  | { type: 'login-ok'; user: string; sessionId: string }
+  /** `observedHost`: the client's address as the AP sees it, which peers will dial. */
+  | { type: 'login-ok'; user: string; sessionId: string; observedHost: string }
+  /** A request that succeeded and has nothing else to say. */
+  | { type: 'ok' }
+  /** AP -> client, after login: whether the AP could connect to the client's listen port. */
+  | { type: 'reachability'; reachable: boolean }
+  /** Client -> AP: it completed downloading a file it played (the tracker learns it). No answer. */
+  | { type: 'announce'; fileId: string }
+  /** Client -> AP: peers that have a file; answered by `tracker-peers` (possibly empty). */
+  | { type: 'tracker-query'; fileId: string }
+  | { type: 'tracker-peers'; fileId: string; peers: PeerAddress[] }
+  /**
+   * Client -> AP: ask the AP to tell peer `target` to connect to us (we cannot dial it). Answered
+   * by `ok`, or `error` not-found when the target is not online.
+   */
+  | { type: 'connect-back-request'; target: string; fileId: string }
+  /** AP -> client: `requester` wants a connection; dial it. */
+  | { type: 'connect-back'; requester: PeerAddress; fileId: string }
+  /**
+   * Peer -> neighbours: who has this file? Forwarded while `hops` > 1 with `hops` - 1; each
+   * client drops query ids it has seen (DESIGN §3). No direct answer.
+   */
+  | { type: 'peer-search'; queryId: number; fileId: string; hops: number }
+  /** The answer to a search, routed back along the path it came: `distance` hops from the searcher. */
+  | { type: 'peer-found'; queryId: number; fileId: string; holder: PeerAddress; distance: number }
+  /** Client -> AP: periodic metric report. No answer. */
+  | { type: 'metrics'; report: MetricsReport }
   /** The answer to a request that failed. */
   | { type: 'error'; code: ErrorCode; message: string }
   /** Application keep-alive. */

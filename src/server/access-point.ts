@@ -7,12 +7,14 @@ import { writeFile, rename } from 'node:fs/promises';
 import type { TunemeshConfig } from '../core/config.ts';
 import { chunkCount, type TrackInfo } from '../core/track.ts';
 import { PROTOCOL_VERSION, type ErrorCode, type Message } from '../protocol/messages.ts';
+import { LIMITS } from '../protocol/codec.ts';
 import type { Link } from '../net/link.ts';
 import { listenTls } from '../net/tls.ts';
 import { loadOrCreateIdentity, formatServerAddress } from '../net/identity.ts';
 import type { DataDir } from './data-dir.ts';
 import type { SearchResult } from './catalog.ts';
 import { ChunkPump } from './chunk-pump.ts';
+import { PeerServices, type OverlayMember } from './peer-services.ts';
 
 /** Options of {@link AccessPoint.start}. */
 export interface AccessPointOptions {
@@ -26,6 +28,8 @@ export interface AccessPointOptions {
   maxRatePerClient?: number;
   /** Where operational messages go. @default nothing */
   log?: (line: string) => void;
+  /** Answer tracker queries with no peers, so only the overlay search finds them (tests, studies). */
+  trackerOff?: boolean;
 }
 
 /** One connected client as the AP sees it. */
@@ -33,6 +37,9 @@ interface Session {
   link: Link;
   remote: string;
   helloDone: boolean;
+  /** The client in the overlay, once logged in (not for clients without a peer id). */
+  member?: OverlayMember;
+  hello?: Extract<Message, { type: 'hello' }>;
   user?: string;
   sessionId?: string;
   pump: ChunkPump;
@@ -69,8 +76,11 @@ export class AccessPoint extends EventEmitter {
   address = '';
   port = 0;
 
+  readonly peers: PeerServices;
+
   private constructor(private readonly opts: AccessPointOptions) {
     super();
+    this.peers = new PeerServices({ config: opts.config, rng: { next: Math.random }, trackerOff: opts.trackerOff });
   }
 
   /** Creates the TLS identity on first start, listens, and writes the address to `<data>/address`. */
@@ -122,6 +132,7 @@ export class AccessPoint extends EventEmitter {
     });
     link.on('close', (err?: Error) => {
       session.pump.stop();
+      if (session.member) this.peers.leave(session.member);
       this.sessions.delete(session);
       this.stats.clients = this.sessions.size;
       if (session.user) this.stats.loggedIn--;
@@ -146,7 +157,9 @@ export class AccessPoint extends EventEmitter {
           return;
         }
         s.helloDone = true;
-        s.link.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'tunemesh-ap/0.1' }, requestId);
+        s.hello = msg;
+        // The AP is no peer: no peer id, no port for peer connections.
+        s.link.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'tunemesh-ap/0.1', peerId: '', listenPort: 0 }, requestId);
         return;
       case 'login': {
         const ok = await accounts.verify(msg.user, msg.password);
@@ -157,7 +170,11 @@ export class AccessPoint extends EventEmitter {
         if (!s.user) this.stats.loggedIn++;
         s.user = msg.user;
         s.sessionId = `s${this.nextSession++}`;
-        s.link.send({ type: 'login-ok', user: msg.user, sessionId: s.sessionId }, requestId);
+        s.link.send({ type: 'login-ok', user: msg.user, sessionId: s.sessionId, observedHost: observedHostOf(s.remote) }, requestId);
+        if (s.hello?.peerId && !s.member) {
+          s.member = { peerId: s.hello.peerId, role: s.hello.role, link: s.link, host: observedHostOf(s.remote), listenPort: s.hello.listenPort, reachable: false };
+          this.peers.join(s.member);
+        }
         return;
       }
       case 'ping':
@@ -202,6 +219,19 @@ export class AccessPoint extends EventEmitter {
         s.link.send({ type: 'track', track }, requestId);
         return;
       }
+      case 'announce':
+        if (s.member) this.peers.announce(s.member, msg.fileId);
+        return;
+      case 'tracker-query':
+        s.link.send({ type: 'tracker-peers', fileId: msg.fileId, peers: s.member ? this.peers.query(s.member, msg.fileId) : [] }, requestId);
+        return;
+      case 'connect-back-request':
+        if (!s.member || !this.peers.connectBack(s.member, msg.target, msg.fileId)) throw new RequestError('not-found', `peer ${msg.target} is not online`);
+        s.link.send({ type: 'ok' }, requestId);
+        return;
+      case 'metrics':
+        if (s.member) s.member.report = msg.report;
+        return;
       case 'chunk-request': {
         const size = await store.size(msg.fileId);
         if (size === undefined) throw new RequestError('not-found', `no file ${msg.fileId}`);
@@ -246,6 +276,27 @@ export class AccessPoint extends EventEmitter {
  */
 function listed(track: TrackInfo): TrackInfo {
   return { ...track, seekIndex: [] };
+}
+
+/**
+ * The client's IP address as the AP sees it, from the link's `address:port` (`[v6]:port` for
+ * IPv6): what peers will dial. An IPv4 address seen on a dual-stack socket (`::ffff:a.b.c.d`)
+ * is given as plain IPv4. '' when the address is not known.
+ */
+export function observedHostOf(remote: string): string {
+  let host: string;
+  const v6 = /^\[([^\]]+)\](?::\d*)?$/.exec(remote);
+  if (v6) {
+    host = v6[1]!;
+  } else {
+    const colon = remote.indexOf(':');
+    // One colon: IPv4 or a name with a port. More: a bare IPv6 address without a port.
+    host = colon >= 0 && colon === remote.lastIndexOf(':') ? remote.slice(0, colon) : remote;
+  }
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(host);
+  if (mapped) host = mapped[1]!;
+  // '?': the socket had no address (already closed); never more than the codec's host bound.
+  return host === '?' || Buffer.byteLength(host) > LIMITS.hostBytes ? '' : host;
 }
 
 function clampLimit(n: number): number {

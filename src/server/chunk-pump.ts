@@ -23,8 +23,13 @@ const BACKLOG_BYTES = 256 * 1024;
 /** Chunks read from the store at once. */
 const READ_CHUNKS = 8;
 
+/** Where the pump reads chunks: the AP's store, or a client's cache when it serves peers. */
+export type ChunkReader = Pick<FileStore, 'read'>;
+
 export class ChunkPump {
-  private jobs: (ChunkJob & { next: number; seq: number })[] = [];
+  private jobs: (ChunkJob & { next: number; seq: number; onDone?: () => void })[] = [];
+  /** Called when the last queued job is done (or cancelled): the link's upload is over. */
+  onIdle?: () => void;
   private running = false;
   private stopped = false;
   private seq = 0;
@@ -33,16 +38,20 @@ export class ChunkPump {
 
   constructor(
     private readonly link: Link,
-    private readonly store: FileStore,
+    private readonly store: ChunkReader,
     private readonly chunkSize: number,
     /** Bytes per second, 0 = uncapped. */
     private readonly maxRate: number,
     private readonly onSent: (bytes: number) => void,
   ) {}
 
-  enqueue(job: ChunkJob): void {
-    if (this.stopped) return;
-    this.jobs.push({ ...job, next: job.first, seq: this.seq++ });
+  /** Queues a request; `onDone` runs once when it is answered, cancelled or the pump stops. */
+  enqueue(job: ChunkJob, onDone?: () => void): void {
+    if (this.stopped) {
+      onDone?.();
+      return;
+    }
+    this.jobs.push({ ...job, next: job.first, seq: this.seq++, onDone });
     // Most urgent first; among equals, first come first served.
     this.jobs.sort((a, b) => a.urgency - b.urgency || a.seq - b.seq);
     if (!this.running) void this.run();
@@ -50,11 +59,15 @@ export class ChunkPump {
 
   /** Stops answering a request (the client sent `cancel`). */
   cancel(requestId: number): void {
+    const gone = this.jobs.filter((j) => j.requestId === requestId);
     this.jobs = this.jobs.filter((j) => j.requestId !== requestId);
+    for (const j of gone) j.onDone?.();
+    if (gone.length > 0 && this.jobs.length === 0 && !this.running) this.onIdle?.();
   }
 
   stop(): void {
     this.stopped = true;
+    for (const j of this.jobs) j.onDone?.();
     this.jobs = [];
   }
 
@@ -83,16 +96,19 @@ export class ChunkPump {
         if (job.next >= job.first + job.count && this.jobs[0] === job) {
           this.jobs.shift();
           this.link.send({ type: 'chunk-end', fileId: job.fileId, first: job.first, count: job.count }, job.requestId);
+          job.onDone?.();
         }
       }
     } catch (err) {
       // A store failure answers every waiting request; the link itself stays up.
       for (const job of this.jobs) {
         this.link.send({ type: 'error', code: 'internal', message: `reading ${job.fileId}: ${(err as Error).message}` }, job.requestId);
+        job.onDone?.();
       }
       this.jobs = [];
     } finally {
       this.running = false;
+      if (!this.stopped && this.jobs.length === 0) this.onIdle?.();
     }
   }
 

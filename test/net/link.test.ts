@@ -76,8 +76,8 @@ describe('link: requests', () => {
   test('unsolicited messages (id 0) are emitted with id 0', async () => {
     const { a, b, close } = await linkPair();
     const got = once(b, 'message');
-    a.send({ type: 'hello', version: 1, role: 'leecher', agent: 'x' });
-    assert.deepEqual(await got, [{ type: 'hello', version: 1, role: 'leecher', agent: 'x' }, 0]);
+    a.send({ type: 'hello', version: 1, role: 'leecher', agent: 'x', peerId: 'ab12', listenPort: 9 });
+    assert.deepEqual(await got, [{ type: 'hello', version: 1, role: 'leecher', agent: 'x', peerId: 'ab12', listenPort: 9 }, 0]);
     close();
   });
 
@@ -299,8 +299,9 @@ describe('link: closing', () => {
     const decoder = new FrameDecoder({ maxFrameBytes: 65536 });
     const fromB: Frame[] = [];
     dialer.on('data', (d: Buffer) => fromB.push(...decoder.push(d)));
-    dialer.write(encodeFrame({ type: 'hello', version: 1, role: 'peer', agent: 'x' }, 1));
-    dialer.write(Buffer.from([0, 0, 0, 8, 99, 0, 0, 0, 0, 1, 2, 3]));
+    dialer.write(encodeFrame({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 }, 1));
+    // 250: no message type has this id
+    dialer.write(Buffer.from([0, 0, 0, 8, 250, 0, 0, 0, 0, 1, 2, 3]));
     const err = await bClosed;
     assert.equal(err?.name, 'UnknownMessageTypeError');
     await once(dialer, 'end');

@@ -36,7 +36,7 @@ async function startServer(identity: TlsIdentity, config: TunemeshConfig = testC
       link.on('message', (msg, id) => {
         switch (msg.type) {
           case 'hello':
-            link.send({ type: 'hello', version: 1, role: 'peer', agent: 'test-ap' }, id);
+            link.send({ type: 'hello', version: 1, role: 'peer', agent: 'test-ap', peerId: '', listenPort: 0 }, id);
             break;
           case 'get-track':
             link.send({ type: 'error', code: 'not-found', message: `no track ${msg.trackId}` }, id);
@@ -70,11 +70,13 @@ const connect = (extra: { fingerprint?: string; config?: TunemeshConfig; identit
 describe('tls: links', () => {
   test('request/response, and an error answer as RemoteError', async () => {
     const { link } = await connect();
-    assert.deepEqual(await link.request({ type: 'hello', version: 1, role: 'leecher', agent: 'test' }), {
+    assert.deepEqual(await link.request({ type: 'hello', version: 1, role: 'leecher', agent: 'test', peerId: 'c0ffee', listenPort: 4321 }), {
       type: 'hello',
       version: 1,
       role: 'peer',
       agent: 'test-ap',
+      peerId: '',
+      listenPort: 0,
     });
     await assert.rejects(link.request({ type: 'get-track', trackId: 'zz' }), { name: 'RemoteError', code: 'not-found', message: 'no track zz' });
     link.close();
@@ -103,7 +105,7 @@ describe('tls: links', () => {
   test('interactive messages overtake 4 MB of queued chunks', async (t) => {
     const { link } = await connect();
     // Find the server side of this link, then queue 4 MB on it towards the client.
-    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x' });
+    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 });
     const serverSide = server.links.at(-1)!.link;
     let chunks = 0;
     link.on('message', (m) => m.type === 'chunk' && chunks++);
@@ -126,7 +128,7 @@ describe('tls: links', () => {
 
   test('pending requests reject with LinkClosedError when the server closes the link', async () => {
     const { link } = await connect();
-    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x' });
+    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 });
     const entry = server.links.at(-1)!;
     const pending = link.request({ type: 'search', query: 'nobody answers this', limit: 1 });
     const linkClosed = closed(link);
@@ -141,14 +143,14 @@ describe('tls: links', () => {
     const [err] = (await once(socket, 'error')) as [Error];
     assert.match(err.message, /version|handshake|alert/i);
     const { link } = await connect();
-    assert.equal((await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x' })).type, 'hello');
+    assert.equal((await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 })).type, 'hello');
     link.close();
   });
 
   test('a client certificate is reported to the server', async () => {
     const before = server.links.length;
     const { link } = await connect({ identity: clientIdentity });
-    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x' });
+    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 });
     assert.equal(server.links[before]!.info.clientFingerprint, clientIdentity.fingerprint);
     assert.match(server.links[before]!.info.remote, /^127\.0\.0\.1:\d+$/);
     link.close();
@@ -200,13 +202,13 @@ describe('tls: fingerprints', () => {
 describe('tls: bad clients and keep-alive', () => {
   test('a client sending garbage is disconnected; another link on the same server keeps working', async () => {
     const good = await connect();
-    await good.link.request({ type: 'hello', version: 1, role: 'peer', agent: 'good' });
+    await good.link.request({ type: 'hello', version: 1, role: 'peer', agent: 'good', peerId: 'ab', listenPort: 0 });
     const before = server.links.length;
     const bad = tls.connect({ host: '127.0.0.1', port: server.listener.port, rejectUnauthorized: false });
     await once(bad, 'secureConnect');
     bad.on('error', () => {});
     bad.on('data', () => {});
-    bad.write(encodeFrame({ type: 'hello', version: 1, role: 'peer', agent: 'bad' }, 1));
+    bad.write(encodeFrame({ type: 'hello', version: 1, role: 'peer', agent: 'bad', peerId: 'ab', listenPort: 0 }, 1));
     bad.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     await once(bad, 'close');
     await waitFor(() => server.links[before]?.closed === true);
@@ -251,7 +253,7 @@ describe('tls: bad clients and keep-alive', () => {
   test('closing the listener closes its links with bye', async () => {
     const srv = await startServer(identity);
     const { link } = await connectTls({ host: '127.0.0.1', port: srv.listener.port, config: testConfig(), fingerprint: identity.fingerprint });
-    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x' });
+    await link.request({ type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: 'ab', listenPort: 0 });
     const rejected = assert.rejects(link.request({ type: 'search', query: 'q', limit: 1 }), {
       name: 'LinkClosedError',
       message: /server shutting down/,

@@ -1,7 +1,7 @@
 /** Sample messages and fast-check arbitraries of every message type, shared by the protocol tests. */
 import fc from 'fast-check';
 import type { AlbumInfo, ArtistInfo, TrackInfo } from '../../src/core/track.ts';
-import type { ErrorCode, Message, MessageOf, MessageType } from '../../src/protocol/messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress } from '../../src/protocol/messages.ts';
 
 export const sampleTrack: TrackInfo = {
   id: 't1',
@@ -27,11 +27,33 @@ export const sampleTrack: TrackInfo = {
 export const sampleArtist: ArtistInfo = { id: 'ar1', name: 'The Band', albumCount: 2 };
 export const sampleAlbum: AlbumInfo = { id: 'al1', title: 'First', artist: 'The Band', artistId: 'ar1', trackCount: 12 };
 
+/** A file id as the store names files: lowercase hex SHA-256. */
+export const sampleFileId = '0123456789abcdef'.repeat(4);
+export const samplePeerId = '5f1e0c9a7b3d2e4f60718293a4b5c6d7';
+export const samplePeer: PeerAddress = { peerId: samplePeerId, host: '192.0.2.17', port: 40_123 };
+export const sampleMetrics: MetricsReport = {
+  plays: 12,
+  playsWithStutter: 1,
+  latencyMedianUs: 265_000,
+  bytesServer: 2 ** 40 + 3, // above u32
+  bytesPeer: 1_234_567,
+  bytesCache: 0,
+  searches: 300,
+  searchFoundAt1: 181,
+  searchFoundAt2: 51,
+  searchNotFound: 68,
+  trackerQueries: 100,
+  trackerFound: Number.MAX_SAFE_INTEGER,
+};
+
 /** At least one sample of every message type (the test checks that it covers them all). */
 export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
   hello: [
-    { type: 'hello', version: 1, role: 'peer', agent: 'tunemesh-client/0.1' },
-    { type: 'hello', version: 65535, role: 'leecher', agent: '' },
+    { type: 'hello', version: 1, role: 'peer', agent: 'tunemesh-client/0.1', peerId: samplePeerId, listenPort: 40_123 },
+    { type: 'hello', version: 65535, role: 'leecher', agent: '', peerId: 'f'.repeat(64), listenPort: 65535 },
+    // the AP's hello: no peer id, no listen port
+    { type: 'hello', version: 1, role: 'peer', agent: 'tunemesh-ap/0.1', peerId: '', listenPort: 0 },
+    { type: 'hello', version: 1, role: 'peer', agent: 'x', peerId: '0', listenPort: 1 },
   ],
   bye: [{ type: 'bye', reason: 'shutting down' }],
   error: [
@@ -44,8 +66,21 @@ export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
   ],
   pong: [{ type: 'pong', nonce: 42 }],
   cancel: [{ type: 'cancel' }],
+  ok: [{ type: 'ok' }],
   login: [{ type: 'login', user: 'alice', password: 'correct horse battery staple' }],
-  'login-ok': [{ type: 'login-ok', user: 'alice', sessionId: 's-123' }],
+  'login-ok': [
+    { type: 'login-ok', user: 'alice', sessionId: 's-123', observedHost: '203.0.113.9' },
+    { type: 'login-ok', user: 'bob', sessionId: 's-124', observedHost: '2001:db8::1' },
+    { type: 'login-ok', user: 'carol', sessionId: 's-125', observedHost: '' },
+  ],
+  reachability: [
+    { type: 'reachability', reachable: true },
+    { type: 'reachability', reachable: false },
+  ],
+  metrics: [
+    { type: 'metrics', report: sampleMetrics },
+    { type: 'metrics', report: Object.fromEntries(Object.keys(sampleMetrics).map((k) => [k, 0])) as unknown as MetricsReport },
+  ],
   search: [{ type: 'search', query: 'daft punk', limit: 20 }],
   'search-result': [
     { type: 'search-result', tracks: [sampleTrack, { ...sampleTrack, id: 't2', codec: 'opus', seekIndex: [] }], artists: [sampleArtist], albums: [sampleAlbum] },
@@ -65,6 +100,23 @@ export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
     { type: 'chunk', fileId: 'b', index: 0, data: new Uint8Array(0) },
   ],
   'chunk-end': [{ type: 'chunk-end', fileId: 'a'.repeat(64), first: 0, count: 100 }],
+  announce: [{ type: 'announce', fileId: sampleFileId }],
+  'tracker-query': [{ type: 'tracker-query', fileId: 'f'.repeat(64) }],
+  'tracker-peers': [
+    { type: 'tracker-peers', fileId: sampleFileId, peers: [samplePeer, { peerId: 'ab', host: '::1', port: 0 }, { peerId: 'c'.repeat(64), host: 'h'.repeat(255), port: 65535 }] },
+    { type: 'tracker-peers', fileId: sampleFileId, peers: [] },
+    { type: 'tracker-peers', fileId: '0'.repeat(64), peers: Array.from({ length: 64 }, (_, i) => ({ ...samplePeer, peerId: i.toString(16), port: 1000 + i })) },
+  ],
+  'connect-back-request': [{ type: 'connect-back-request', target: samplePeerId, fileId: sampleFileId }],
+  'connect-back': [{ type: 'connect-back', requester: samplePeer, fileId: sampleFileId }],
+  'peer-search': [
+    { type: 'peer-search', queryId: 0xdeadbeef, fileId: sampleFileId, hops: 2 },
+    { type: 'peer-search', queryId: 0, fileId: sampleFileId, hops: 8 },
+  ],
+  'peer-found': [
+    { type: 'peer-found', queryId: 0xffffffff, fileId: sampleFileId, holder: samplePeer, distance: 1 },
+    { type: 'peer-found', queryId: 7, fileId: sampleFileId, holder: { peerId: 'e', host: 'peer.example.org', port: 0 }, distance: 2 },
+  ],
 };
 
 /** Every sample as one flat list. */
@@ -96,17 +148,52 @@ const trackArb: fc.Arbitrary<TrackInfo> = fc.record({
 const artistArb: fc.Arbitrary<ArtistInfo> = fc.record({ id: str(32), name: str(40), albumCount: u32 });
 const albumArb: fc.Arbitrary<AlbumInfo> = fc.record({ id: str(32), title: str(40), artist: str(40), artistId: str(32), trackCount: u32 });
 const errorCodes: ErrorCode[] = ['bad-request', 'unauthorized', 'not-found', 'not-here', 'busy', 'version', 'internal'];
+const u16 = fc.integer({ min: 0, max: 0xffff });
+const hexArb = (minLength: number, maxLength: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength, maxLength });
+/** Valid peer ids: 1..64 lowercase hex characters. */
+export const peerIdArb = hexArb(1, 64);
+/** Valid file ids of the peer messages: 64 lowercase hex characters. */
+export const fileIdArb = hexArb(64, 64);
+/** Hosts: any string of at most 255 UTF-8 bytes (a binary string of 60 units has at most 240). */
+const hostArb = fc.oneof(str(60), fc.ipV4(), fc.ipV6(), fc.domain());
+export const peerAddressArb: fc.Arbitrary<PeerAddress> = fc.record({ peerId: peerIdArb, host: hostArb, port: u16 });
+const hopsArb = fc.integer({ min: 0, max: 8 });
+const metricsArb: fc.Arbitrary<MetricsReport> = fc.record({
+  plays: u53,
+  playsWithStutter: u53,
+  latencyMedianUs: u53,
+  bytesServer: u53,
+  bytesPeer: u53,
+  bytesCache: u53,
+  searches: u53,
+  searchFoundAt1: u53,
+  searchFoundAt2: u53,
+  searchNotFound: u53,
+  trackerQueries: u53,
+  trackerFound: u53,
+});
 
 /** Any valid message. */
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(
-  fc.record({ type: fc.constant('hello' as const), version: fc.integer({ min: 0, max: 0xffff }), role: fc.constantFrom('peer' as const, 'leecher' as const), agent: str(60) }),
+  fc.record({
+    type: fc.constant('hello' as const),
+    version: u16,
+    role: fc.constantFrom('peer' as const, 'leecher' as const),
+    agent: str(60),
+    peerId: hexArb(0, 64),
+    listenPort: u16,
+  }),
   fc.record({ type: fc.constant('bye' as const), reason: str(100) }),
   fc.record({ type: fc.constant('error' as const), code: fc.constantFrom(...errorCodes), message: str(100) }),
   fc.record({ type: fc.constant('ping' as const), nonce: u32 }),
   fc.record({ type: fc.constant('pong' as const), nonce: u32 }),
   fc.constant({ type: 'cancel' as const }),
+  fc.constant({ type: 'ok' as const }),
   fc.record({ type: fc.constant('login' as const), user: str(60), password: str(100) }),
-  fc.record({ type: fc.constant('login-ok' as const), user: str(60), sessionId: str(32) }),
+  fc.record({ type: fc.constant('login-ok' as const), user: str(60), sessionId: str(32), observedHost: hostArb }),
+  fc.record({ type: fc.constant('reachability' as const), reachable: fc.boolean() }),
+  fc.record({ type: fc.constant('metrics' as const), report: metricsArb }),
   fc.record({ type: fc.constant('search' as const), query: str(100), limit: u32 }),
   fc.record({
     type: fc.constant('search-result' as const),
@@ -125,4 +212,11 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('chunk-request' as const), fileId: str(32), first: u32, count: u32, urgency: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ type: fc.constant('chunk' as const), fileId: str(32), index: u32, data: fc.uint8Array({ maxLength: 600 }) }),
   fc.record({ type: fc.constant('chunk-end' as const), fileId: str(32), first: u32, count: u32 }),
+  fc.record({ type: fc.constant('announce' as const), fileId: fileIdArb }),
+  fc.record({ type: fc.constant('tracker-query' as const), fileId: fileIdArb }),
+  fc.record({ type: fc.constant('tracker-peers' as const), fileId: fileIdArb, peers: fc.array(peerAddressArb, { maxLength: 12 }) }),
+  fc.record({ type: fc.constant('connect-back-request' as const), target: peerIdArb, fileId: fileIdArb }),
+  fc.record({ type: fc.constant('connect-back' as const), requester: peerAddressArb, fileId: fileIdArb }),
+  fc.record({ type: fc.constant('peer-search' as const), queryId: u32, fileId: fileIdArb, hops: hopsArb }),
+  fc.record({ type: fc.constant('peer-found' as const), queryId: u32, fileId: fileIdArb, holder: peerAddressArb, distance: hopsArb }),
 );

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ClientDaemon } from '../../client/daemon.ts';
 import { makeConfig } from '../../core/config.ts';
-import { parsePort, parseSize, onShutdown } from '../options.ts';
+import { parsePort, parseSize, parseNonNegative, onShutdown } from '../options.ts';
 
 export function register(program: Command): void {
   program
@@ -13,16 +13,21 @@ export function register(program: Command): void {
     .option('--http-port <port>', 'local HTTP port for players (0 = any free port)', parsePort, 7700)
     .option('--user <name>', 'account name', process.env.TUNEMESH_USER)
     .option('--password <pw>', 'password (or set TUNEMESH_PASSWORD)', process.env.TUNEMESH_PASSWORD)
+    .option('--peer-port <port>', 'port peers connect to (0 = any free port)', parsePort, 0)
+    .option('--no-listen', 'accept no peer connections (peers still reach this client through connect-back)')
+    .option('--max-upload-rate <bytesPerSecond>', 'cap the bytes per second uploaded to each peer (0 = none)', parseNonNegative, 0)
     .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
     .option('--json', 'print the endpoint as JSON once ready')
     .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, /api/plays/<id>, /api/stats, / (player page).')
-    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; json?: boolean }) => {
+    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; json?: boolean }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({
         server: o.server,
         cacheDir: o.cache,
         cacheSize: o.cacheSize,
         httpPort: o.httpPort,
+        peerPort: o.listen ? o.peerPort : null,
+        maxUploadRate: o.maxUploadRate,
         user: o.user,
         password: o.password,
         config: makeConfig(),

@@ -13,9 +13,10 @@ export function register(program: Command): void {
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'TCP port (0 = any free port)', parsePort, 0)
     .option('--max-rate <bytesPerSecond>', 'cap the chunk data sent to each client (0 = none)', parseNonNegative, 0)
+    .option('--no-tracker', 'answer tracker queries with no peers, so only the overlay search finds them')
     .option('--json', 'print the address as JSON')
     .addHelpText('after', '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.')
-    .action(async (o: { data: string; host: string; port: number; maxRate: number; json?: boolean }) => {
+    .action(async (o: { data: string; host: string; port: number; maxRate: number; tracker: boolean; json?: boolean }) => {
       const data = openDataDir(o.data);
       const ap = await AccessPoint.start({
         data,
@@ -23,6 +24,7 @@ export function register(program: Command): void {
         port: o.port,
         config: makeConfig(),
         maxRatePerClient: o.maxRate,
+        trackerOff: !o.tracker,
         log: (line) => process.stderr.write(line + '\n'),
       });
       const tracks = await data.catalog.trackCount();

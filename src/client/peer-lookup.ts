@@ -1,0 +1,118 @@
+/**
+ * Finding peers for a download (DESIGN §3): ask the tracker, connect to some of the peers it
+ * names, and when a peer cannot be dialled ask the AP to relay "connect back to me" so that one
+ * reachable side is enough. The overlay search joins here in the next step.
+ */
+import type { PeerAddress } from '../protocol/messages.ts';
+import type { ApConnection, OnChunk } from './ap-connection.ts';
+import type { PeerNode } from './peer-node.ts';
+import type { PeerSources } from './track-fetcher.ts';
+
+/** Peers a download connects to at most from one lookup. */
+const PEERS_PER_LOOKUP = 3;
+/** How long to wait for a peer asked to connect back, ms. */
+const CONNECT_BACK_WAIT_MS = 2_000;
+
+/** Outcome counters of lookups, for the stats and the AP's metric reports. */
+export interface LookupStats {
+  trackerQueries: number;
+  trackerFound: number;
+  connectBacksAsked: number;
+  connectBacksSucceeded: number;
+  dialsFailed: number;
+}
+
+export class PeerLookup implements PeerSources {
+  readonly stats: LookupStats = { trackerQueries: 0, trackerFound: 0, connectBacksAsked: 0, connectBacksSucceeded: 0, dialsFailed: 0 };
+  /** Whether the AP could reach our listen port (learned after login); false until told. */
+  reachable = false;
+
+  constructor(
+    private readonly ap: ApConnection,
+    private readonly node: PeerNode,
+    private readonly log?: (line: string) => void,
+  ) {
+    ap.on('push', (msg) => {
+      if (msg.type === 'reachability') this.reachable = msg.reachable;
+      else if (msg.type === 'connect-back') void this.answerConnectBack(msg.requester);
+    });
+  }
+
+  isConnected(peerId: string): boolean {
+    return this.node.isConnected(peerId);
+  }
+
+  fetchChunks(peerId: string, fileId: string, first: number, count: number, urgency: number, onChunk: OnChunk): { done: Promise<void>; cancel(): void } {
+    return this.node.fetchChunks(peerId, fileId, first, count, urgency, onChunk);
+  }
+
+  lookup(fileId: string, found: (peerId: string) => void, finished: () => void): void {
+    void (async () => {
+      try {
+        this.stats.trackerQueries++;
+        const answer = await this.ap.request({ type: 'tracker-query', fileId }, 5_000);
+        const peers = answer.type === 'tracker-peers' ? answer.peers : [];
+        if (peers.length > 0) this.stats.trackerFound++;
+        let connected = 0;
+        for (const peer of peers) {
+          if (connected >= PEERS_PER_LOOKUP) break;
+          if (await this.reach(peer, fileId)) {
+            connected++;
+            found(peer.peerId);
+          }
+        }
+      } catch (err) {
+        this.log?.(`client: peer lookup for ${fileId}: ${(err as Error).message}`);
+      } finally {
+        finished();
+      }
+    })();
+  }
+
+  /** Connects to a peer: dial it, or have it dial us through the AP. */
+  private async reach(peer: PeerAddress, fileId: string): Promise<boolean> {
+    if (this.node.isConnected(peer.peerId)) return true;
+    if (peer.port > 0) {
+      try {
+        await this.node.connect(peer);
+        return true;
+      } catch (err) {
+        this.stats.dialsFailed++;
+        this.log?.(`client: dialling peer ${peer.peerId} at ${peer.host}:${peer.port}: ${(err as Error).message}`);
+      }
+    }
+    // Connect-back works only if we accept connections ourselves.
+    if (!this.reachable || this.node.listenPort === 0) return false;
+    this.stats.connectBacksAsked++;
+    const arrived = new Promise<boolean>((resolve) => {
+      const onConnect = (id: string) => {
+        if (id !== peer.peerId) return;
+        clearTimeout(timer);
+        this.node.off('peer:connect', onConnect);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.node.off('peer:connect', onConnect);
+        resolve(false);
+      }, CONNECT_BACK_WAIT_MS);
+      this.node.on('peer:connect', onConnect);
+    });
+    try {
+      await this.ap.request({ type: 'connect-back-request', target: peer.peerId, fileId }, 5_000);
+    } catch {
+      return false;
+    }
+    const ok = await arrived;
+    if (ok) this.stats.connectBacksSucceeded++;
+    return ok;
+  }
+
+  /** The AP relays that a peer wants a connection it cannot make: we dial it. */
+  private async answerConnectBack(requester: PeerAddress): Promise<void> {
+    try {
+      await this.node.connect(requester, { connectBack: true });
+    } catch (err) {
+      this.log?.(`client: connect-back to ${requester.peerId}: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The client's side of the overlay (DESIGN §3): it listens for peer connections on the port it
+ * advertises, dials peers it wants a file from, keeps one connection per peer pair whoever
+ * dialled, and serves complete files from the cache to at most `maxUploads` peers at once.
+ * Policy lives in the cores (`Neighbours`, `UploadSlots`); this file turns it into sockets.
+ */
+import { EventEmitter } from 'node:events';
+import type { TunemeshConfig } from '../core/config.ts';
+import { Neighbours } from '../core/neighbours.ts';
+import { UploadSlots } from '../core/upload-slots.ts';
+import { PROTOCOL_VERSION, type Message, type PeerAddress, type Role } from '../protocol/messages.ts';
+import type { Link } from '../net/link.ts';
+import { connectTls, listenTls, type TlsListener } from '../net/tls.ts';
+import type { TlsIdentity } from '../net/identity.ts';
+import { ChunkPump } from '../server/chunk-pump.ts';
+import type { DiskCache } from './disk-cache.ts';
+import type { OnChunk } from './ap-connection.ts';
+
+/** A request to a peer that cannot be answered (it lacks the file, is busy, or is gone). */
+export class PeerUnavailableError extends Error {
+  override name = 'PeerUnavailableError';
+}
+
+/** Options of {@link PeerNode.start}. */
+export interface PeerNodeOptions {
+  peerId: string;
+  role: Role;
+  identity: TlsIdentity;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Port to listen on; 0 picks a free one; undefined: accept no incoming connections. */
+  port?: number;
+  config: TunemeshConfig;
+  cache: DiskCache;
+  /** Cap on the bytes per second uploaded to each peer; 0 = none. */
+  maxUploadRate?: number;
+  log?: (line: string) => void;
+}
+
+interface PeerLink {
+  peerId: string;
+  link: Link;
+  address: PeerAddress;
+  /** Who dialled: the rule that keeps one connection per pair compares these. */
+  dialerId: string;
+  pump: ChunkPump;
+}
+
+type Events = {
+  /** A peer link is up (after the hello exchange). */
+  'peer:connect': [peerId: string];
+  'peer:disconnect': [peerId: string];
+};
+
+export class PeerNode extends EventEmitter<Events> {
+  private listener?: TlsListener;
+  private readonly links = new Map<string, PeerLink>();
+  private readonly dialing = new Map<string, Promise<PeerLink>>();
+  readonly neighbours: Neighbours;
+  readonly uploads: UploadSlots;
+  /** Chunk bytes received from peers and sent to peers. */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Requests we refused because every upload slot was taken. */
+  refusedBusy = 0;
+
+  private constructor(private readonly opts: PeerNodeOptions) {
+    super();
+    this.neighbours = new Neighbours(opts.config);
+    this.uploads = new UploadSlots(opts.config);
+  }
+
+  /** The port peers connect to; 0 when this client accepts no incoming connections. */
+  get listenPort(): number {
+    return this.listener?.port ?? 0;
+  }
+
+  /** Peers connected now. */
+  get connectedPeers(): string[] {
+    return [...this.links.keys()];
+  }
+
+  static async start(opts: PeerNodeOptions): Promise<PeerNode> {
+    const node = new PeerNode(opts);
+    if (opts.port !== undefined) {
+      node.listener = await listenTls({
+        host: opts.host ?? '127.0.0.1',
+        port: opts.port,
+        identity: opts.identity,
+        config: opts.config,
+        onLink: (link, info) => node.accept(link, info.remoteAddress),
+      });
+    }
+    return node;
+  }
+
+  isConnected(peerId: string): boolean {
+    return this.links.has(peerId);
+  }
+
+  /**
+   * The link to a peer, dialling it when there is none. Connections are made only to fetch a
+   * file the peer is thought to have (DESIGN §3), and not above the soft limit.
+   */
+  async connect(address: PeerAddress, how: { connectBack?: boolean } = {}): Promise<void> {
+    if (address.peerId === this.opts.peerId) throw new PeerUnavailableError('that is us');
+    if (this.links.has(address.peerId)) return;
+    const pending = this.dialing.get(address.peerId);
+    if (pending) {
+      await pending;
+      return;
+    }
+    // A connect-back stands for an incoming connection the other side could not make: it is
+    // bound by the hard limit, not the soft one.
+    if (how.connectBack ? !this.neighbours.canAccept() : !this.neighbours.canDial()) {
+      throw new PeerUnavailableError(`at the neighbour ${how.connectBack ? 'hard' : 'soft'} limit (${this.neighbours.count})`);
+    }
+    if (address.port === 0) throw new PeerUnavailableError(`peer ${address.peerId} accepts no connections`);
+    const dial = (async () => {
+      const { link } = await connectTls({ host: address.host, port: address.port, config: this.opts.config, timeoutMs: 5_000 });
+      try {
+        const hello = await link.request(this.hello(), { timeoutMs: 5_000 });
+        if (hello.type !== 'hello' || hello.peerId !== address.peerId) throw new PeerUnavailableError(`${address.host}:${address.port} is not peer ${address.peerId}`);
+        return this.register(link, address, this.opts.peerId, hello.role);
+      } catch (err) {
+        link.close('handshake failed');
+        throw err;
+      }
+    })();
+    this.dialing.set(address.peerId, dial);
+    try {
+      await dial;
+    } finally {
+      this.dialing.delete(address.peerId);
+    }
+  }
+
+  /**
+   * Fetches chunks [first, first+count) of a file from a connected peer. Rejects with
+   * PeerUnavailableError when the peer lacks the file or is busy, or LinkClosedError when it goes.
+   */
+  fetchChunks(peerId: string, fileId: string, first: number, count: number, urgency: number, onChunk: OnChunk): { done: Promise<void>; cancel(): void } {
+    const peer = this.links.get(peerId);
+    if (!peer) return { done: Promise.reject(new PeerUnavailableError(`not connected to ${peerId}`)), cancel() {} };
+    let got = 0;
+    const s = peer.link.stream({ type: 'chunk-request', fileId, first, count, urgency }, (m) => {
+      if (m.type === 'chunk' && m.fileId === fileId && m.index >= first && m.index < first + count) {
+        got++;
+        this.bytesIn += m.data.length;
+        this.neighbours.recordReceived(peerId, m.data.length, Date.now());
+        onChunk(m.index, m.data);
+        return 'more';
+      }
+      return m.type === 'chunk-end' ? 'done' : 'more';
+    });
+    const done = s.done.then(() => {
+      if (got < count) throw new PeerUnavailableError(`peer ${peerId} sent ${got} of ${count} chunks`);
+    });
+    done.catch(() => {});
+    return {
+      done: done.catch((err: Error) => {
+        if (err.name === 'RemoteError') throw new PeerUnavailableError(`peer ${peerId}: ${err.message}`);
+        throw err;
+      }),
+      cancel: () => s.cancel(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.links.values()) p.link.close('client shutting down');
+    await this.listener?.close();
+  }
+
+  private hello(): Message {
+    return { type: 'hello', version: PROTOCOL_VERSION, role: this.opts.role, agent: 'tunemesh-client/0.1', peerId: this.opts.peerId, listenPort: this.listenPort };
+  }
+
+  private accept(link: Link, remoteHost: string): void {
+    if (!this.neighbours.canAccept()) {
+      link.close('at the neighbour hard limit');
+      return;
+    }
+    const onFirst = (msg: Message, requestId: number) => {
+      link.off('message', onFirst);
+      if (msg.type !== 'hello' || msg.version !== PROTOCOL_VERSION || !msg.peerId) {
+        link.close('hello expected first');
+        return;
+      }
+      link.send(this.hello(), requestId);
+      this.register(link, { peerId: msg.peerId, host: remoteHost, port: msg.listenPort }, msg.peerId, msg.role);
+    };
+    link.on('message', onFirst);
+  }
+
+  /** Adds a link after its hello; keeps one link per pair: the one dialled by the smaller id. */
+  private register(link: Link, address: PeerAddress, dialerId: string, role: Role): PeerLink {
+    const existing = this.links.get(address.peerId);
+    if (existing) {
+      if (existing.dialerId <= dialerId) {
+        link.close('duplicate connection');
+        return existing;
+      }
+      existing.link.close('duplicate connection');
+      this.drop(existing);
+    }
+    const pump = new ChunkPump(link, { read: (fileId, offset, length) => this.opts.cache.readRange(fileId, offset, offset + length) }, this.opts.config.chunkSize, this.opts.maxUploadRate ?? 0, (bytes) => {
+      this.bytesOut += bytes;
+      this.neighbours.recordSent(address.peerId, bytes, Date.now());
+    });
+    const peer: PeerLink = { peerId: address.peerId, link, address, dialerId, pump };
+    this.links.set(address.peerId, peer);
+    this.neighbours.add(address.peerId, { direction: dialerId === this.opts.peerId ? 'out' : 'in', role, now: Date.now() });
+    pump.onIdle = () => this.releaseSlot(peer);
+    link.on('message', (msg: Message, requestId: number) => this.handle(peer, msg, requestId));
+    link.on('close', () => this.drop(peer));
+    this.emit('peer:connect', address.peerId);
+    return peer;
+  }
+
+  private drop(peer: PeerLink): void {
+    if (this.links.get(peer.peerId) !== peer) return;
+    this.links.delete(peer.peerId);
+    const waiting = this.waiting.get(peer.peerId);
+    if (waiting) {
+      this.waiting.delete(peer.peerId);
+      this.uploads.cancel(peer.peerId);
+      for (const j of waiting) j.unpin();
+    }
+    peer.pump.stop();
+    this.neighbours.remove(peer.peerId);
+    this.releaseSlot(peer);
+    this.emit('peer:disconnect', peer.peerId);
+  }
+
+  private handle(peer: PeerLink, msg: Message, requestId: number): void {
+    switch (msg.type) {
+      case 'chunk-request':
+        this.serve(peer, msg, requestId);
+        return;
+      case 'cancel':
+        peer.pump.cancel(requestId);
+        return;
+      case 'bye':
+        peer.link.close('bye');
+        return;
+      default:
+        peer.link.send({ type: 'error', code: 'bad-request', message: `unexpected ${msg.type} on a peer link` }, requestId);
+    }
+  }
+
+  /** Serves only complete files, to at most `maxUploads` peers at once (DESIGN §3). */
+  private serve(peer: PeerLink, msg: Extract<Message, { type: 'chunk-request' }>, requestId: number): void {
+    const { cache, config } = this.opts;
+    const size = cache.isComplete(msg.fileId) ? cache.sizeOf(msg.fileId) : undefined;
+    if (size === undefined || this.opts.role === 'leecher') {
+      peer.link.send({ type: 'error', code: 'not-here', message: `no complete copy of ${msg.fileId} here` }, requestId);
+      return;
+    }
+    const chunks = Math.ceil(size / config.chunkSize);
+    if (msg.count < 1 || msg.first < 0 || msg.first + msg.count > chunks) {
+      peer.link.send({ type: 'error', code: 'bad-request', message: `chunk range ${msg.first}+${msg.count} outside 0..${chunks}` }, requestId);
+      return;
+    }
+    const grant = this.uploads.tryAcquire(peer.peerId, msg.urgency, Date.now());
+    if (grant === 'refused') {
+      this.refusedBusy++;
+      peer.link.send({ type: 'error', code: 'busy', message: `serving ${config.maxUploads} peers already` }, requestId);
+      return;
+    }
+    const job = { requestId, fileId: msg.fileId, size, first: msg.first, count: msg.count, urgency: msg.urgency };
+    cache.pin(msg.fileId);
+    const unpin = () => cache.unpin(msg.fileId);
+    if (grant === 'granted') {
+      peer.pump.enqueue(job, unpin);
+    } else {
+      this.waiting.set(peer.peerId, [...(this.waiting.get(peer.peerId) ?? []), { job, unpin }]);
+    }
+  }
+
+  private readonly waiting = new Map<string, { job: Parameters<ChunkPump['enqueue']>[0]; unpin: () => void }[]>();
+
+  /** A peer's uploads are done (or it left): give its slot to the next waiting peer. */
+  private releaseSlot(peer: PeerLink): void {
+    const next = this.uploads.release(peer.peerId);
+    if (!next) return;
+    const nextPeer = this.links.get(next);
+    const jobs = this.waiting.get(next) ?? [];
+    this.waiting.delete(next);
+    if (!nextPeer) {
+      for (const j of jobs) j.unpin();
+      this.uploads.release(next);
+      return;
+    }
+    for (const j of jobs) nextPeer.pump.enqueue(j.job, j.unpin);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Clients helping each other, with real processes on loopback: a track played by one client is
+ * found through the tracker and streamed from it by the next; a peer that disappears mid-transfer
+ * does not stop playback.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { synthesizeVorbis } from '../../src/audio/synth.ts';
+import { runCli, startCli, type Running } from '../helpers/processes.ts';
+
+let dir: string;
+let data: string;
+let ap: Running;
+let address: string;
+const tracks: { id: string; src: Buffer }[] = [];
+const running: Running[] = [];
+
+async function startClient(name: string, extra: string[] = []): Promise<{ url: string; proc: Running }> {
+  const proc = await startCli(['client', '--server', address, '--cache', path.join(dir, name), '--http-port', '0', '--peer-port', '0', '--user', 'erin', '--password', 'pw', '--json', ...extra]);
+  running.push(proc);
+  return { url: JSON.parse(proc.firstLine).url, proc };
+}
+
+async function stats(url: string): Promise<any> {
+  return (await fetch(`${url}/api/stats`)).json();
+}
+
+async function play(url: string, id: string): Promise<{ body: Buffer; record: any }> {
+  const res = await fetch(`${url}/audio/${id}`);
+  const playId = res.headers.get('x-tunemesh-play');
+  const body = Buffer.from(await res.arrayBuffer());
+  const record = await (await fetch(`${url}/api/plays/${playId}`)).json();
+  return { body, record };
+}
+
+/** Waits until a client has announced `n` files to the tracker. */
+async function announced(url: string, n: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await stats(url)).peers.announced >= n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the file was never announced');
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-peers-'));
+  data = path.join(dir, 'data');
+  for (let i = 0; i < 2; i++) {
+    const src = Buffer.from(await synthesizeVorbis({ seed: 20 + i, durationSec: 40, tags: { title: `Shared ${i}`, artist: 'The Peers', album: 'Overlay' } }));
+    const file = path.join(dir, `t${i}.ogg`);
+    await writeFile(file, src);
+    const ingest = await runCli(['ingest', file, '--data', data, '--json']);
+    assert.equal(ingest.code, 0, ingest.stderr);
+    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, src });
+  }
+  await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
+  ap = await startCli(['server', '--data', data, '--port', '0', '--json']);
+  address = JSON.parse(ap.firstLine).address;
+});
+
+after(async () => {
+  for (const p of running) await p.stop();
+  await ap?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('(a) B plays what A played and gets at least 90 % of the bytes from A, found through the tracker', async () => {
+  const a = await startClient('a');
+  const b = await startClient('b');
+  const t = tracks[0]!;
+  const first = await play(a.url, t.id);
+  assert.ok(first.body.equals(t.src));
+  assert.equal(first.record.sources.server, t.src.length, 'A had nobody to ask but the AP');
+  await announced(a.url, 1);
+  const second = await play(b.url, t.id);
+  assert.ok(second.body.equals(t.src), 'bytes identical');
+  assert.ok(second.record.sources.peer >= 0.9 * t.src.length, `from the peer: ${second.record.sources.peer} of ${t.src.length}`);
+  const sb = await stats(b.url);
+  assert.equal(sb.peers.tracker.queries >= 1, true);
+  assert.equal(sb.peers.tracker.found >= 1, true);
+  assert.ok(sb.bytes.peer >= 0.9 * t.src.length);
+  const sa = await stats(a.url);
+  assert.ok(sa.peers.uploadedBytes >= 0.9 * t.src.length, 'A uploaded it');
+});
+
+test('(c) a peer that disappears mid-transfer does not stop playback; the bytes stay identical', async () => {
+  const t = tracks[1]!;
+  // A serves slowly (an upload cap, like a home connection), so the kill lands mid-transfer.
+  const a = await startClient('c-seeder', ['--max-upload-rate', String(Math.ceil(t.src.length / 4))]);
+  const b = await startClient('c-leecher');
+  assert.ok((await play(a.url, t.id)).body.equals(t.src));
+  await announced(a.url, 1);
+  const playing = play(b.url, t.id);
+  await new Promise((r) => setTimeout(r, 1000));
+  await a.proc.kill();
+  const { body, record } = await playing;
+  assert.ok(body.equals(t.src), 'bytes identical after the peer vanished');
+  assert.ok(record.sources.peer > 0, 'part came from the peer');
+  assert.ok(record.sources.server > 0, 'the rest came from the AP');
+  assert.equal(record.stutters, 0);
+});
