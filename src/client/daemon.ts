@@ -86,6 +86,7 @@ export class ClientDaemon {
     this.fetcher = new TrackFetcher(this.ap, cache, opts.config.chunkSize, {
       log: opts.log,
       peers: this.lookup,
+      prefixMs: opts.config.randomAccessPrefixMs,
       // A file downloaded for a play and verified complete: the tracker learns we have it.
       onComplete: (fileId) => {
         this.announced++;
@@ -237,6 +238,8 @@ export class ClientDaemon {
         uploadsActive: this.node.uploads.active,
         refusedBusy: this.node.refusedBusy,
         tracker: { queries: this.lookup.stats.trackerQueries, found: this.lookup.stats.trackerFound },
+        // Overlay searches: found at distance 1, at distance 2 (counted as P2P'11 does), not found.
+        search: this.node.search.stats(),
         connectBacks: { asked: this.lookup.stats.connectBacksAsked, succeeded: this.lookup.stats.connectBacksSucceeded },
       },
     };
@@ -246,6 +249,7 @@ export class ClientDaemon {
   metricsReport(): MetricsReport {
     const plays = this.plays.history;
     const latencies = plays.map((p) => p.latencyMs).filter((l): l is number => l !== null).sort((a, b) => a - b);
+    const search = this.node.search.stats();
     return {
       plays: plays.length,
       playsWithStutter: plays.filter((p) => p.stutters > 0).length,
@@ -253,10 +257,10 @@ export class ClientDaemon {
       bytesServer: this.plays.played.server,
       bytesPeer: this.plays.played.peer,
       bytesCache: this.plays.played.cache,
-      searches: 0,
-      searchFoundAt1: 0,
-      searchFoundAt2: 0,
-      searchNotFound: 0,
+      searches: search.searches,
+      searchFoundAt1: search.foundAt1,
+      searchFoundAt2: search.foundAt2,
+      searchNotFound: search.notFound,
       trackerQueries: this.lookup.stats.trackerQueries,
       trackerFound: this.lookup.stats.trackerFound,
     };

@@ -10,6 +10,8 @@ import type { PeerSources } from './track-fetcher.ts';
 
 /** Peers a download connects to at most from one lookup. */
 const PEERS_PER_LOOKUP = 3;
+/** How long an overlay search collects answers, ms (two hops on the Internet: a few RTTs). */
+const SEARCH_WAIT_MS = 400;
 /** How long to wait for a peer asked to connect back, ms. */
 const CONNECT_BACK_WAIT_MS = 2_000;
 
@@ -32,8 +34,11 @@ export class PeerLookup implements PeerSources {
     private readonly node: PeerNode,
     private readonly log?: (line: string) => void,
   ) {
+    ap.on('ready', () => {
+      if (ap.observedHost) node.advertisedHost = ap.observedHost;
+    });
     ap.on('push', (msg) => {
-      if (msg.type === 'reachability') this.reachable = msg.reachable;
+      if (msg.type === 'reachability') this.reachable = node.reachable = msg.reachable;
       else if (msg.type === 'connect-back') void this.answerConnectBack(msg.requester);
     });
   }
@@ -46,27 +51,37 @@ export class PeerLookup implements PeerSources {
     return this.node.fetchChunks(peerId, fileId, first, count, urgency, onChunk);
   }
 
-  lookup(fileId: string, found: (peerId: string) => void, finished: () => void): void {
-    void (async () => {
-      try {
-        this.stats.trackerQueries++;
-        const answer = await this.ap.request({ type: 'tracker-query', fileId }, 5_000);
-        const peers = answer.type === 'tracker-peers' ? answer.peers : [];
-        if (peers.length > 0) this.stats.trackerFound++;
-        let connected = 0;
-        for (const peer of peers) {
-          if (connected >= PEERS_PER_LOOKUP) break;
-          if (await this.reach(peer, fileId)) {
-            connected++;
-            found(peer.peerId);
-          }
+  /** Asks the tracker and floods an overlay search at once; connects to the first holders found. */
+  lookup(fileId: string, found: (peerId: string) => void, trackerAnswered: () => void, finished: () => void): void {
+    let connected = 0;
+    const tried = new Set<string>();
+    const tryPeers = async (peers: PeerAddress[]) => {
+      for (const peer of peers) {
+        if (connected >= PEERS_PER_LOOKUP) return;
+        if (tried.has(peer.peerId) || peer.peerId === this.node.self.peerId) continue;
+        tried.add(peer.peerId);
+        if (await this.reach(peer, fileId)) {
+          connected++;
+          found(peer.peerId);
         }
-      } catch (err) {
-        this.log?.(`client: peer lookup for ${fileId}: ${(err as Error).message}`);
-      } finally {
-        finished();
       }
+    };
+    const viaTracker = (async () => {
+      this.stats.trackerQueries++;
+      const answer = await this.ap.request({ type: 'tracker-query', fileId }, 5_000);
+      const peers = answer.type === 'tracker-peers' ? answer.peers : [];
+      if (peers.length > 0) this.stats.trackerFound++;
+      await tryPeers(peers);
     })();
+    const viaOverlay = (async () => tryPeers(await this.node.searchFile(fileId, SEARCH_WAIT_MS)))();
+    // The download waits for the tracker (one round trip to the AP); holders the overlay search
+    // finds join the download when they answer.
+    void viaTracker.catch((err: Error) => this.log?.(`client: tracker query for ${fileId}: ${err.message}`)).finally(trackerAnswered);
+    void Promise.allSettled([viaTracker, viaOverlay]).then((outcomes) => {
+      const failed = outcomes[1];
+      if (failed.status === 'rejected') this.log?.(`client: overlay search for ${fileId}: ${(failed.reason as Error).message}`);
+      finished();
+    });
   }
 
   /** Connects to a peer: dial it, or have it dial us through the AP. */

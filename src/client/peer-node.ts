@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { TunemeshConfig } from '../core/config.ts';
 import { Neighbours } from '../core/neighbours.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
+import { OverlaySearch, type SearchResult } from '../core/overlay-search.ts';
+import { randomInt } from 'node:crypto';
 import { PROTOCOL_VERSION, type Message, type PeerAddress, type Role } from '../protocol/messages.ts';
 import type { Link } from '../net/link.ts';
 import { connectTls, listenTls, type TlsListener } from '../net/tls.ts';
@@ -64,10 +66,47 @@ export class PeerNode extends EventEmitter<Events> {
   /** Requests we refused because every upload slot was taken. */
   refusedBusy = 0;
 
+  readonly search: OverlaySearch;
+  /** Our host as peers see it (the AP tells us at login). */
+  advertisedHost = '127.0.0.1';
+  /** Whether peers can dial our listen port (the AP's probe tells us). */
+  reachable = false;
+  private pruneTimer?: NodeJS.Timeout;
+  private readonly searchWaiters = new Map<number, (r: SearchResult) => void>();
+
   private constructor(private readonly opts: PeerNodeOptions) {
     super();
     this.neighbours = new Neighbours(opts.config);
     this.uploads = new UploadSlots(opts.config);
+    this.search = new OverlaySearch({ config: opts.config, rng: { next: () => randomInt(2 ** 32) / 2 ** 32 } });
+  }
+
+  /** How peers reach us: port 0 when they cannot dial us. */
+  get self(): PeerAddress {
+    return { peerId: this.opts.peerId, host: this.advertisedHost, port: this.reachable ? this.listenPort : 0 };
+  }
+
+  /**
+   * Floods a search for a file through the overlay (2 hops, DESIGN §3) and collects the holders
+   * that answer within `waitMs`.
+   */
+  async searchFile(fileId: string, waitMs: number): Promise<PeerAddress[]> {
+    const targets = this.neighbours.searchTargets();
+    const now = Date.now();
+    const { queryId, sends } = this.search.start(fileId, targets, now);
+    this.sendAll(sends);
+    const holders: PeerAddress[] = [];
+    if (targets.length > 0) {
+      this.searchWaiters.set(queryId, (r) => holders.push(r.holder));
+      await new Promise((r) => setTimeout(r, waitMs));
+      this.searchWaiters.delete(queryId);
+    }
+    this.search.finish(queryId, Date.now());
+    return holders;
+  }
+
+  private sendAll(sends: readonly { to: string; msg: Message }[]): void {
+    for (const { to, msg } of sends) this.links.get(to)?.link.send(msg);
   }
 
   /** The port peers connect to; 0 when this client accepts no incoming connections. */
@@ -82,6 +121,9 @@ export class PeerNode extends EventEmitter<Events> {
 
   static async start(opts: PeerNodeOptions): Promise<PeerNode> {
     const node = new PeerNode(opts);
+    // Periodic pruning below the soft limit by the eviction utility (P2P'11).
+    node.pruneTimer = setInterval(() => node.prune(), opts.config.neighbourPruneIntervalMs);
+    node.pruneTimer.unref();
     if (opts.port !== undefined) {
       node.listener = await listenTls({
         host: opts.host ?? '127.0.0.1',
@@ -166,7 +208,15 @@ export class PeerNode extends EventEmitter<Events> {
     };
   }
 
+  /** Disconnects the neighbours of lowest utility when there are too many. */
+  prune(): string[] {
+    const victims = this.neighbours.prune(Date.now());
+    for (const id of victims) this.links.get(id)?.link.close('pruned');
+    return victims;
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
     for (const p of this.links.values()) p.link.close('client shutting down');
     await this.listener?.close();
   }
@@ -208,8 +258,11 @@ export class PeerNode extends EventEmitter<Events> {
       this.neighbours.recordSent(address.peerId, bytes, Date.now());
     });
     const peer: PeerLink = { peerId: address.peerId, link, address, dialerId, pump };
+    if (this.neighbours.add(address.peerId, { direction: dialerId === this.opts.peerId ? 'out' : 'in', role, now: Date.now() }) === 'full') {
+      link.close('at the neighbour hard limit');
+      return peer;
+    }
     this.links.set(address.peerId, peer);
-    this.neighbours.add(address.peerId, { direction: dialerId === this.opts.peerId ? 'out' : 'in', role, now: Date.now() });
     pump.onIdle = () => this.releaseSlot(peer);
     link.on('message', (msg: Message, requestId: number) => this.handle(peer, msg, requestId));
     link.on('close', () => this.drop(peer));
@@ -240,6 +293,26 @@ export class PeerNode extends EventEmitter<Events> {
       case 'cancel':
         peer.pump.cancel(requestId);
         return;
+      case 'peer-search': {
+        const sends = this.search.onQuery(peer.peerId, msg, {
+          neighbours: this.neighbours.searchTargets(peer.peerId),
+          // Only complete files are shared, and a leecher never answers (DESIGN §3).
+          have: (fileId) => this.opts.role === 'peer' && this.opts.cache.isComplete(fileId),
+          self: this.self,
+        }, Date.now());
+        this.sendAll(sends);
+        return;
+      }
+      case 'peer-found': {
+        const out = this.search.onFound(peer.peerId, msg, Date.now());
+        if ('result' in out) {
+          this.neighbours.recordPeersFound(peer.peerId, 1, Date.now());
+          this.searchWaiters.get(msg.queryId)?.(out.result);
+        } else {
+          this.sendAll(out);
+        }
+        return;
+      }
       case 'bye':
         peer.link.close('bye');
         return;
@@ -281,16 +354,18 @@ export class PeerNode extends EventEmitter<Events> {
 
   /** A peer's uploads are done (or it left): give its slot to the next waiting peer. */
   private releaseSlot(peer: PeerLink): void {
-    const next = this.uploads.release(peer.peerId);
-    if (!next) return;
-    const nextPeer = this.links.get(next);
-    const jobs = this.waiting.get(next) ?? [];
-    this.waiting.delete(next);
-    if (!nextPeer) {
+    let next = this.uploads.release(peer.peerId);
+    // A granted peer that has left meanwhile passes its slot on at once.
+    while (next) {
+      const nextPeer = this.links.get(next);
+      const jobs = this.waiting.get(next) ?? [];
+      this.waiting.delete(next);
+      if (nextPeer && jobs.length > 0) {
+        for (const j of jobs) nextPeer.pump.enqueue(j.job, j.unpin);
+        return;
+      }
       for (const j of jobs) j.unpin();
-      this.uploads.release(next);
-      return;
+      next = this.uploads.release(next);
     }
-    for (const j of jobs) nextPeer.pump.enqueue(j.job, j.unpin);
   }
 }

@@ -17,9 +17,10 @@ export type ChunkSource = 'server' | 'peer';
 export interface PeerSources {
   /**
    * Looks for peers that have the file (tracker and overlay) and connects to some. Calls
-   * `found` with each peer connected, then `finished` once when the lookup is over.
+   * `found` with each peer connected, and `finished` once when the download should stop waiting
+   * for peers (peers found later may still arrive through `found`).
    */
-  lookup(fileId: string, found: (peerId: string) => void, finished: () => void): void;
+  lookup(fileId: string, found: (peerId: string) => void, trackerAnswered: () => void, finished: () => void): void;
   isConnected(peerId: string): boolean;
   fetchChunks(peerId: string, fileId: string, first: number, count: number, urgency: number, onChunk: OnChunk): { done: Promise<void>; cancel(): void };
 }
@@ -32,6 +33,8 @@ export interface TrackFetcherOptions {
   pipeline?: number;
   /** How long a download waits for the peer lookup before asking the AP, ms. @default 300 */
   lookupWaitMs?: number;
+  /** Audio the AP serves from the playback point while the overlay search runs, ms. @default 15000 */
+  prefixMs?: number;
   /** Peers to look up and fetch from; without it every chunk comes from the AP. */
   peers?: PeerSources;
   /** Called when a file this process downloaded is complete and verified (the client announces it). */
@@ -149,6 +152,8 @@ export class TrackFetcher {
         batchChunks: this.opts.batchChunks,
         pipeline: this.opts.pipeline,
         lookupWaitMs: this.opts.peers ? this.opts.lookupWaitMs : 0,
+        // About randomAccessPrefixMs of audio (P2P'10: ~15 s from the AP at once).
+        prefixChunks: Math.ceil(((track.bitrate / 8) * (this.opts.prefixMs ?? 15_000)) / 1000 / this.chunkSize),
       }),
       failures: 0,
     };
@@ -159,6 +164,10 @@ export class TrackFetcher {
         track.fileId,
         (peerId) => {
           d.scheduler.addPeers([peerId]);
+          this.pump(d);
+        },
+        () => {
+          d.scheduler.trackerAnswered();
           this.pump(d);
         },
         () => {

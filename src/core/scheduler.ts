@@ -32,8 +32,14 @@ export interface InOrderSchedulerOptions {
   batchChunks?: number;
   /** Requests in flight per source, so a link never idles between batches. @default 3 */
   pipeline?: number;
-  /** How long to wait for the peer lookup before fetching from the AP, ms. @default 300 */
+  /** How long to wait for the tracker's answer before fetching from the AP, ms. @default 300 */
   lookupWaitMs?: number;
+  /**
+   * While the overlay search still runs, the AP serves only this many chunks from the playback
+   * point (about `randomAccessPrefixMs` of audio, P2P'10); the rest waits for the search's
+   * outcome. @default Infinity
+   */
+  prefixChunks?: number;
 }
 
 /**
@@ -44,8 +50,10 @@ export class InOrderScheduler {
   private readonly batch: number;
   private readonly pipeline: number;
   private readonly lookupWaitMs: number;
+  private readonly prefixChunks: number;
   private readonly peers: string[] = [];
   private readonly failed = new Set<string>();
+  private trackerDone = false;
   private lookupDone = false;
 
   constructor(
@@ -55,6 +63,7 @@ export class InOrderScheduler {
     this.batch = opts.batchChunks ?? 32;
     this.pipeline = opts.pipeline ?? 3;
     this.lookupWaitMs = opts.lookupWaitMs ?? 300;
+    this.prefixChunks = opts.prefixChunks ?? Infinity;
   }
 
   /** Peers found (tracker or overlay) that are thought to have the file. */
@@ -62,8 +71,14 @@ export class InOrderScheduler {
     for (const id of peerIds) if (!this.peers.includes(id) && !this.failed.has(id)) this.peers.push(id);
   }
 
-  /** The lookup for peers is over (found or not). */
+  /** The tracker answered (peers it named are added, and connected, before this). */
+  trackerAnswered(): void {
+    this.trackerDone = true;
+  }
+
+  /** The lookup for peers is over, tracker and overlay search (found or not). */
   lookupFinished(): void {
+    this.trackerDone = true;
     this.lookupDone = true;
   }
 
@@ -84,7 +99,7 @@ export class InOrderScheduler {
    * wait. Undefined when no such moment is pending.
    */
   wakeAt(): number | undefined {
-    return this.lookupDone || this.peers.length > 0 ? undefined : this.startedAt + this.lookupWaitMs;
+    return this.trackerDone || this.peers.length > 0 ? undefined : this.startedAt + this.lookupWaitMs;
   }
 
   /**
@@ -111,13 +126,23 @@ export class InOrderScheduler {
       }
       return out;
     }
-    // No usable peer connected: the AP, once the lookup is over or has taken too long, and
-    // not while peers are known but still being connected to.
-    const waiting = !this.lookupDone && now < this.startedAt + this.lookupWaitMs;
-    if (waiting || (this.peers.length > 0 && now < this.startedAt + this.lookupWaitMs)) return out;
+    // No usable peer connected: the AP, once the tracker answered or took too long, and not
+    // while peers it named are still being connected to. While the overlay search runs, only
+    // the first seconds from the playback point: a peer it finds serves the rest.
+    const trackerWait = !this.trackerDone && now < this.startedAt + this.lookupWaitMs;
+    if (trackerWait || (this.peers.length > 0 && now < this.startedAt + this.lookupWaitMs)) return out;
     const server = connected.find((s) => s.id === SERVER);
     if (!server) return out;
-    while (server.inFlight < this.pipeline && assign(server));
+    const limit = this.lookupDone ? total : Math.min(total, wantFrom + this.prefixChunks);
+    const inWindow = (i: number) => i >= wantFrom && i < limit && free(i);
+    while (server.inFlight < this.pipeline) {
+      const run = nextWantedRun(inWindow, limit, wantFrom, this.batch);
+      if (!run) break;
+      for (let i = run.first; i < run.first + run.count; i++) claimed.add(i);
+      out.push({ source: server.id, ...run });
+      server.inFlight++;
+    }
+    if (this.lookupDone) while (server.inFlight < this.pipeline && assign(server));
     return out;
   }
 }

@@ -18,8 +18,8 @@ let address: string;
 const tracks: { id: string; src: Buffer }[] = [];
 const running: Running[] = [];
 
-async function startClient(name: string, extra: string[] = []): Promise<{ url: string; proc: Running }> {
-  const proc = await startCli(['client', '--server', address, '--cache', path.join(dir, name), '--http-port', '0', '--peer-port', '0', '--user', 'erin', '--password', 'pw', '--json', ...extra]);
+async function startClient(name: string, extra: string[] = [], server = address): Promise<{ url: string; proc: Running }> {
+  const proc = await startCli(['client', '--server', server, '--cache', path.join(dir, name), '--http-port', '0', '--peer-port', '0', '--user', 'erin', '--password', 'pw', '--json', ...extra]);
   running.push(proc);
   return { url: JSON.parse(proc.firstLine).url, proc };
 }
@@ -101,4 +101,59 @@ test('(c) a peer that disappears mid-transfer does not stop playback; the bytes 
   assert.ok(record.sources.peer > 0, 'part came from the peer');
   assert.ok(record.sources.server > 0, 'the rest came from the AP');
   assert.equal(record.stutters, 0);
+});
+
+test('(e) a client that accepts no incoming connections is still reached through connect-back', async () => {
+  const t = tracks[0]!;
+  const hidden = await startClient('e-hidden', ['--no-listen']);
+  const seeker = await startClient('e-seeker');
+  assert.ok((await play(hidden.url, t.id)).body.equals(t.src));
+  await announced(hidden.url, 1);
+  const hs = await stats(hidden.url);
+  assert.equal(hs.peers.listenPort, 0);
+  assert.equal(hs.peers.reachable, false);
+  const { body, record } = await play(seeker.url, t.id);
+  assert.ok(body.equals(t.src));
+  assert.ok(record.sources.peer >= 0.9 * t.src.length, `from the hidden peer: ${record.sources.peer}`);
+  const s = await stats(seeker.url);
+  assert.ok(s.peers.connectBacks.succeeded >= 1, 'reached through connect-back');
+});
+
+test('(b) with the tracker off, the overlay search finds the track at distance 2', async () => {
+  // Its own AP: first with the tracker on, so that plays build the overlay C - B - A ...
+  const data2 = path.join(dir, 'data-b');
+  await runCli(['ingest', path.join(dir, 't0.ogg'), path.join(dir, 't1.ogg'), '--data', data2]);
+  const x = Buffer.from(await synthesizeVorbis({ seed: 33, durationSec: 30, tags: { title: 'Far Away', artist: 'The Peers', album: 'Overlay' } }));
+  await writeFile(path.join(dir, 'x.ogg'), x);
+  const ingest = await runCli(['ingest', path.join(dir, 'x.ogg'), '--data', data2, '--json']);
+  const xId = JSON.parse(ingest.stdout).added[0].id;
+  await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data2]);
+  let ap2 = await startCli(['server', '--data', data2, '--port', '0', '--json']);
+  const { address: addr2, port } = JSON.parse(ap2.firstLine);
+  try {
+    const a = await startClient('b-a', [], addr2);
+    const b = await startClient('b-b', [], addr2);
+    const c = await startClient('b-c', [], addr2);
+    await play(a.url, tracks[0]!.id);
+    await announced(a.url, 1);
+    await play(b.url, tracks[0]!.id); // B fetches from A: link A - B
+    await play(b.url, tracks[1]!.id);
+    await announced(b.url, 2);
+    await play(c.url, tracks[1]!.id); // C fetches from B: link B - C
+    assert.equal((await stats(c.url)).peers.connected, 1, 'C is linked to B only');
+    await play(a.url, xId); // only A holds X
+    await announced(a.url, 2);
+    // ... then with the tracker off: only the overlay can find X for C (C -> B -> A).
+    await ap2.stop();
+    ap2 = await startCli(['server', '--data', data2, '--port', String(port), '--json', '--no-tracker']);
+    for (let i = 0; i < 100 && !(await stats(c.url)).ap.connected; i++) await new Promise((r) => setTimeout(r, 100));
+    const { body, record } = await play(c.url, xId);
+    assert.ok(body.equals(x), 'bytes identical');
+    assert.ok(record.sources.peer > 0, `downloaded from a peer (${record.sources.peer} of ${x.length} bytes)`);
+    const s = await stats(c.url);
+    assert.equal(s.peers.tracker.found, 1, 'the tracker found only the earlier track');
+    assert.ok(s.peers.search.foundAt2 >= 1, `found at distance 2: ${JSON.stringify(s.peers.search)}`);
+  } finally {
+    await ap2.stop();
+  }
 });
