@@ -1,5 +1,6 @@
 /** Option parsers and process helpers shared by the CLI commands. */
 import { InvalidArgumentError } from 'commander';
+import { defaultConfig, type TunemeshConfig } from '../core/config.ts';
 
 /** A TCP port, 0-65535. */
 export function parsePort(v: string): number {
@@ -41,4 +42,21 @@ export function onShutdown(stop: () => Promise<void>): void {
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+}
+
+/**
+ * Collects `--set key=value` config overrides: any numeric field of the config (DESIGN §3), for
+ * operators, tests and parameter studies. Unknown keys and non-numbers are refused.
+ */
+export function collectConfigOverride(v: string, previous: Partial<TunemeshConfig> = {}): Partial<TunemeshConfig> {
+  const m = /^([A-Za-z]+)=(.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected key=value, e.g. neighbourSoftLimit=50');
+  const key = m[1] as keyof TunemeshConfig;
+  if (!Object.hasOwn(defaultConfig, key) || typeof defaultConfig[key] !== 'number') {
+    const known = Object.keys(defaultConfig).filter((k) => typeof defaultConfig[k as keyof TunemeshConfig] === 'number');
+    throw new InvalidArgumentError(`unknown config field ${m[1]} (numeric fields: ${known.join(', ')})`);
+  }
+  const n = Number(m[2]);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${m[1]} must be a number >= 0`);
+  return { ...previous, [key]: n };
 }

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { ClientDaemon } from '../../client/daemon.ts';
 import { makeConfig } from '../../core/config.ts';
 import { parsePort, parseSize, parseNonNegative, onShutdown } from '../options.ts';
+import { collectConfigOverride } from '../options.ts';
+import type { TunemeshConfig } from '../../core/config.ts';
 
 export function register(program: Command): void {
   program
@@ -17,9 +19,10 @@ export function register(program: Command): void {
     .option('--no-listen', 'accept no peer connections (peers still reach this client through connect-back)')
     .option('--max-upload-rate <bytesPerSecond>', 'cap the bytes per second uploaded to each peer (0 = none)', parseNonNegative, 0)
     .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
+    .option('--set <key=value>', 'override a config value (repeatable), e.g. --set neighbourSoftLimit=40', collectConfigOverride)
     .option('--json', 'print the endpoint as JSON once ready')
     .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, /api/plays/<id>, /api/stats, / (player page).')
-    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; json?: boolean }) => {
+    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({
         server: o.server,
@@ -30,7 +33,7 @@ export function register(program: Command): void {
         maxUploadRate: o.maxUploadRate,
         user: o.user,
         password: o.password,
-        config: makeConfig(),
+        config: makeConfig(o.set),
         log: (line) => process.stderr.write(line + '\n'),
       });
       daemon.ap.on('fatal', (err) => {

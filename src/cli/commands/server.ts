@@ -4,6 +4,8 @@ import { AccessPoint } from '../../server/access-point.ts';
 import { openDataDir } from '../../server/data-dir.ts';
 import { makeConfig } from '../../core/config.ts';
 import { parsePort, parseNonNegative, onShutdown } from '../options.ts';
+import { collectConfigOverride } from '../options.ts';
+import type { TunemeshConfig } from '../../core/config.ts';
 
 export function register(program: Command): void {
   program
@@ -14,15 +16,16 @@ export function register(program: Command): void {
     .option('--port <port>', 'TCP port (0 = any free port)', parsePort, 0)
     .option('--max-rate <bytesPerSecond>', 'cap the chunk data sent to each client (0 = none)', parseNonNegative, 0)
     .option('--no-tracker', 'answer tracker queries with no peers, so only the overlay search finds them')
+    .option('--set <key=value>', 'override a config value (repeatable), e.g. --set neighbourSoftLimit=40', collectConfigOverride)
     .option('--json', 'print the address as JSON')
     .addHelpText('after', '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.')
-    .action(async (o: { data: string; host: string; port: number; maxRate: number; tracker: boolean; json?: boolean }) => {
+    .action(async (o: { data: string; host: string; port: number; maxRate: number; tracker: boolean; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       const data = openDataDir(o.data);
       const ap = await AccessPoint.start({
         data,
         host: o.host,
         port: o.port,
-        config: makeConfig(),
+        config: makeConfig(o.set),
         maxRatePerClient: o.maxRate,
         trackerOff: !o.tracker,
         log: (line) => process.stderr.write(line + '\n'),
