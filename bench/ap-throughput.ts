@@ -15,9 +15,8 @@ import { connectTls } from '../src/net/tls.ts';
 import { parseServerAddress } from '../src/net/identity.ts';
 import { makeConfig } from '../src/core/config.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.ts';
+import { pullWholeFiles } from './pull.ts';
 import { median, printTable, rssMb, isMain, numberArg, startChild, ROOT } from './stats.ts';
-
-const CHUNK = 16 * 1024;
 
 /** N AP clients each fetching whole files in a loop for `seconds`; returns MB/s received. */
 async function apRun(address: string, clients: number, fileId: string, size: number, seconds: number, onPeak?: () => Promise<void>): Promise<number> {
@@ -31,28 +30,7 @@ async function apRun(address: string, clients: number, fileId: string, size: num
       return link;
     }),
   );
-  const chunks = Math.ceil(size / CHUNK);
-  let bytes = 0;
-  let stop = false;
-  const t0 = performance.now();
-  const loops = links.map(async (link) => {
-    while (!stop) {
-      const s = link.stream({ type: 'chunk-request', fileId, first: 0, count: chunks, urgency: 0 }, (m) => {
-        if (m.type === 'chunk') bytes += m.data.length;
-        return m.type === 'chunk-end' ? 'done' : 'more';
-      });
-      await s.done;
-    }
-  });
-  await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
-  await onPeak?.();
-  await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
-  stop = true;
-  const elapsed = (performance.now() - t0) / 1000;
-  const got = bytes;
-  await Promise.allSettled(loops);
-  for (const l of links) l.close();
-  return got / elapsed / 1e6;
+  return pullWholeFiles(links, fileId, size, seconds, onPeak);
 }
 
 /** N plain TLS sockets receiving raw bytes from the baseline server for `seconds`; MB/s. */

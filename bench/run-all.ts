@@ -6,9 +6,11 @@ import { main as codec } from './codec.ts';
 import { main as link } from './link-throughput.ts';
 import { main as ap } from './ap-throughput.ts';
 import { main as latency } from './playback-latency.ts';
+import { main as peers } from './peer-throughput.ts';
+import { main as tracker } from './tracker.ts';
 
 const all: Record<string, Record<string, unknown>> = {};
-for (const [name, run] of Object.entries({ codec, link, ap, latency })) {
+for (const [name, run] of Object.entries({ codec, link, ap, peers, tracker, latency })) {
   console.log(`\n=== ${name} ===`);
   all[name] = (await run()) as Record<string, unknown>;
 }

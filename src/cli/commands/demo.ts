@@ -37,6 +37,10 @@ interface ClientRow {
   playsWithStutter: number;
   played: { server: number; peer: number; cache: number };
   cacheUsed: number;
+  /** Peer connections now. */
+  neighbours: number;
+  tracker: { queries: number; found: number };
+  search: { searches: number; foundAt1: number; foundAt2: number; notFound: number };
 }
 
 export function register(program: Command): void {
@@ -143,6 +147,7 @@ function row(c: ClientDaemon, name: string): ClientRow {
     playback: { plays: number; latencyMedianMs: number | null; latencyP90Ms: number | null; playsWithStutter: number };
     played: { server: number; peer: number; cache: number };
     cache: { usedBytes: number };
+    peers: { connected: number; tracker: ClientRow['tracker']; search: ClientRow['search'] };
   };
   return {
     client: name,
@@ -153,13 +158,17 @@ function row(c: ClientDaemon, name: string): ClientRow {
     playsWithStutter: s.playback.playsWithStutter,
     played: s.played,
     cacheUsed: s.cache.usedBytes,
+    neighbours: s.peers.connected,
+    tracker: s.peers.tracker,
+    search: s.peers.search,
   };
 }
 
 /** The live table: one line per client and a total of played data by source. */
 export function renderTable(rows: ClientRow[], url: string): string {
   const ms = (v: number | null) => (v === null ? '–' : `${v.toFixed(1)} ms`);
-  const header = ['client', 'plays', 'latency med', 'p90', 'stutter', 'server', 'peers', 'cache', 'cache used'];
+  const header = ['client', 'plays', 'latency med', 'p90', 'stutter', 'server', 'peers', 'cache', 'cache used', 'neighbours', 'tracker hits', 'search hits'];
+  const rate = (hits: number, of: number) => (of > 0 ? `${hits}/${of}` : '–');
   const lines = rows.map((r) => [
     r.client,
     String(r.plays),
@@ -170,6 +179,9 @@ export function renderTable(rows: ClientRow[], url: string): string {
     formatBytes(r.played.peer),
     formatBytes(r.played.cache),
     formatBytes(r.cacheUsed),
+    String(r.neighbours),
+    rate(r.tracker.found, r.tracker.queries),
+    rate(r.search.searches - r.search.notFound, r.search.searches),
   ]);
   const total = rows.reduce((t, r) => ({ server: t.server + r.played.server, peer: t.peer + r.played.peer, cache: t.cache + r.played.cache }), { server: 0, peer: 0, cache: 0 });
   const all = total.server + total.peer + total.cache;
