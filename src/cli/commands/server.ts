@@ -33,7 +33,20 @@ export function register(program: Command): void {
       const tracks = await data.catalog.trackCount();
       if (o.json) process.stdout.write(JSON.stringify({ address: ap.address, port: ap.port, tracks }) + '\n');
       else process.stdout.write(`tunemesh access point listening at ${ap.address} (${tracks} tracks)\n`);
+      // Operators see what the clients report: plays, latency, stutter, sources, peer finding.
+      const summary = setInterval(() => {
+        const m = ap.peers.metrics();
+        if (m.clients === 0) return;
+        const t = ap.peers.stats;
+        process.stderr.write(
+          `ap: ${ap.stats.loggedIn} clients; reports from ${m.clients}: ${m.plays} plays, median latency ${(m.latencyMedianUs / 1000).toFixed(1)} ms, ` +
+            `${m.playsWithStutter} with stutter, played server/peer/cache ${m.bytesServer}/${m.bytesPeer}/${m.bytesCache} B; ` +
+            `tracker ${t.trackerFound}/${t.trackerQueries} found, searches ${m.searches - m.searchNotFound}/${m.searches} found\n`,
+        );
+      }, 60_000);
+      summary.unref();
       onShutdown(async () => {
+        clearInterval(summary);
         await ap.stop();
         data.close();
       });
