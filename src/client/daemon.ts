@@ -9,7 +9,7 @@ import type { TunemeshConfig } from '../core/config.ts';
 import { defaultCacheSize } from '../core/cache-policy.ts';
 import type { TrackInfo } from '../core/track.ts';
 import type { SearchResult } from '../server/catalog.ts';
-import type { Message, MetricsReport } from '../protocol/messages.ts';
+import type { Message, MetricsReport, Role } from '../protocol/messages.ts';
 import { parseServerAddress, loadOrCreateIdentity } from '../net/identity.ts';
 import { ApConnection } from './ap-connection.ts';
 import { PeerNode } from './peer-node.ts';
@@ -40,6 +40,8 @@ export interface ClientOptions {
   peerHost?: string;
   /** Cap on bytes per second uploaded to each peer; 0 = none. @default 0 */
   maxUploadRate?: number;
+  /** A leecher (a phone on battery) downloads from peers but never serves, announces or gets queries (DESIGN §3). @default 'peer' */
+  role?: Role;
   config: TunemeshConfig;
   log?: (line: string) => void;
 }
@@ -76,7 +78,7 @@ export class ClientDaemon {
       trustFile: path.join(opts.cacheDir, 'trusted-aps.json'),
       user: opts.user,
       password: opts.password,
-      role: 'peer',
+      role: opts.role ?? 'peer',
       peerId,
       listenPort: node.listenPort,
       config: opts.config,
@@ -89,6 +91,7 @@ export class ClientDaemon {
       prefixMs: opts.config.randomAccessPrefixMs,
       // A file downloaded for a play and verified complete: the tracker learns we have it.
       onComplete: (fileId) => {
+        if (opts.role === 'leecher') return; // a leecher never announces (DESIGN §3)
         this.announced++;
         this.ap.send({ type: 'announce', fileId });
       },
@@ -124,7 +127,7 @@ export class ClientDaemon {
     const identity = await loadOrCreateIdentity(path.join(opts.cacheDir, 'tls'));
     const node = await PeerNode.start({
       peerId,
-      role: 'peer',
+      role: opts.role ?? 'peer',
       identity,
       host: opts.peerHost ?? '127.0.0.1',
       port: opts.peerPort === null ? undefined : (opts.peerPort ?? 0),

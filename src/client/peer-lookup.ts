@@ -62,6 +62,8 @@ export class PeerLookup implements PeerSources {
         tried.add(peer.peerId);
         if (await this.reach(peer, fileId)) {
           connected++;
+          // Utility criterion (P2P'11): the peer had a track we wanted.
+          this.node.neighbours.recordWantedTrack(peer.peerId, Date.now());
           found(peer.peerId);
         }
       }

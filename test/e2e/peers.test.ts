@@ -157,3 +157,22 @@ test('(b) with the tracker off, the overlay search finds the track at distance 2
     await ap2.stop();
   }
 });
+
+test('a leecher downloads from peers but never announces or serves', async () => {
+  const t = tracks[1]!;
+  const seeder = await startClient('l-seeder');
+  const leecher = await startClient('l-leecher', ['--role', 'leecher']);
+  const other = await startClient('l-other');
+  assert.ok((await play(seeder.url, t.id)).body.equals(t.src));
+  await announced(seeder.url, 1);
+  const got = await play(leecher.url, t.id);
+  assert.ok(got.body.equals(t.src));
+  assert.ok(got.record.sources.peer >= 0.9 * t.src.length, 'the leecher downloads from the peer');
+  assert.equal((await stats(leecher.url)).peers.announced, 0);
+  // The seeder goes away: the leecher holds the file but must not serve it.
+  await seeder.proc.stop();
+  const third = await play(other.url, t.id);
+  assert.ok(third.body.equals(t.src));
+  assert.equal(third.record.sources.peer, 0, 'nobody served it but the AP');
+  assert.equal((await stats(leecher.url)).peers.uploadedBytes, 0);
+});

@@ -5,6 +5,13 @@ import { makeConfig } from '../../core/config.ts';
 import { parsePort, parseSize, parseNonNegative, onShutdown } from '../options.ts';
 import { collectConfigOverride } from '../options.ts';
 import type { TunemeshConfig } from '../../core/config.ts';
+import type { Role } from '../../protocol/messages.ts';
+import { InvalidArgumentError } from 'commander';
+
+function parseRole(v: string): Role {
+  if (v !== 'peer' && v !== 'leecher') throw new InvalidArgumentError('peer or leecher');
+  return v;
+}
 
 export function register(program: Command): void {
   program
@@ -18,11 +25,12 @@ export function register(program: Command): void {
     .option('--peer-port <port>', 'port peers connect to (0 = any free port)', parsePort, 0)
     .option('--no-listen', 'accept no peer connections (peers still reach this client through connect-back)')
     .option('--max-upload-rate <bytesPerSecond>', 'cap the bytes per second uploaded to each peer (0 = none)', parseNonNegative, 0)
+    .option('--role <role>', 'peer, or leecher: download from peers but never serve or announce (a phone on battery)', parseRole, 'peer')
     .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
     .option('--set <key=value>', 'override a config value (repeatable), e.g. --set neighbourSoftLimit=40', collectConfigOverride)
     .option('--json', 'print the endpoint as JSON once ready')
     .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, /api/plays/<id>, /api/stats, / (player page).')
-    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; json?: boolean; set?: Partial<TunemeshConfig> }) => {
+    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; role: Role; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({
         server: o.server,
@@ -31,6 +39,7 @@ export function register(program: Command): void {
         httpPort: o.httpPort,
         peerPort: o.listen ? o.peerPort : null,
         maxUploadRate: o.maxUploadRate,
+        role: o.role,
         user: o.user,
         password: o.password,
         config: makeConfig(o.set),
