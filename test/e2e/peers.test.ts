@@ -159,7 +159,11 @@ test('(b) with the tracker off, the overlay search finds the track at distance 2
 });
 
 test('a leecher downloads from peers but never announces or serves', async () => {
-  const t = tracks[1]!;
+  // A track nobody else has played, ingested while the AP runs.
+  const src = Buffer.from(await synthesizeVorbis({ seed: 55, durationSec: 30, tags: { title: 'Battery Saver', artist: 'The Peers', album: 'Mobile' } }));
+  await writeFile(path.join(dir, 'mobile.ogg'), src);
+  const ingest = await runCli(['ingest', path.join(dir, 'mobile.ogg'), '--data', data, '--json']);
+  const t = { id: JSON.parse(ingest.stdout).added[0].id as string, src };
   const seeder = await startClient('l-seeder');
   const leecher = await startClient('l-leecher', ['--role', 'leecher']);
   const other = await startClient('l-other');
