@@ -9,7 +9,8 @@ import type { TunemeshConfig } from '../core/config.ts';
 import { defaultCacheSize } from '../core/cache-policy.ts';
 import type { TrackInfo } from '../core/track.ts';
 import type { SearchResult } from '../server/catalog.ts';
-import type { Message, MetricsReport, Role } from '../protocol/messages.ts';
+import type { Message, MessageOf, MessageType, MetricsReport, PlaylistInfo, Role } from '../protocol/messages.ts';
+import { albumUri, parseUri, type UriKind } from '../protocol/uris.ts';
 import { parseServerAddress, loadOrCreateIdentity } from '../net/identity.ts';
 import { ApConnection } from './ap-connection.ts';
 import { PeerNode } from './peer-node.ts';
@@ -45,6 +46,32 @@ export interface ClientOptions {
   config: TunemeshConfig;
   log?: (line: string) => void;
 }
+
+/** A playlist with all its tracks in order. */
+export interface PlaylistWithTracks {
+  playlist: PlaylistInfo;
+  tracks: TrackInfo[];
+}
+
+/** What a URI stands for, as an ordered track list (`GET /api/resolve`). */
+export interface ResolvedUri {
+  uri: string;
+  kind: UriKind;
+  id: string;
+  /** The track's title, the album's title or the playlist's name. */
+  name: string;
+  tracks: TrackInfo[];
+}
+
+/** Thrown for a URI that is not a tunemesh track, album or playlist URI. */
+export class InvalidUriError extends Error {
+  override name = 'InvalidUriError';
+}
+
+/** Tracks asked for per `get-playlist` page (the AP may send fewer). */
+const PLAYLIST_PAGE = 1000;
+/** Times a playlist is read again when it changed between its pages. */
+const PLAYLIST_READ_ATTEMPTS = 3;
 
 /** How often a client sends its metric report to the AP, ms. */
 const METRICS_INTERVAL_MS = 30_000;
@@ -165,7 +192,92 @@ export class ClientDaemon {
   async search(query: string, limit: number): Promise<SearchResult> {
     const answer = await this.ap.request({ type: 'search', query, limit });
     if (answer.type !== 'search-result') throw new Error(`AP answered search with ${answer.type}`);
-    return { tracks: answer.tracks, artists: answer.artists, albums: answer.albums };
+    return { tracks: answer.tracks, artists: answer.artists, albums: answer.albums.map(withAlbumUri) };
+  }
+
+  /**
+   * Asks the AP and checks the answer's type. `once`: for changes that must not happen twice
+   * (adding or removing playlist entries, creating a playlist): sent on the current link only,
+   * never re-sent on the next one after a drop, so a lost answer is an error, not a repeat.
+   */
+  private async ask<T extends MessageType>(msg: Message, expected: T, opts: { once?: boolean } = {}): Promise<MessageOf<T>> {
+    const answer = opts.once ? await (await this.ap.ready()).request(msg, { timeoutMs: 15_000 }) : await this.ap.request(msg);
+    if (answer.type !== expected) throw new Error(`AP answered ${msg.type} with ${answer.type}`);
+    return answer as MessageOf<T>;
+  }
+
+  /** A page of the user's playlists, in creation order, and how many there are. */
+  async playlists(offset: number, limit: number): Promise<{ playlists: PlaylistInfo[]; total: number }> {
+    const a = await this.ask({ type: 'list-playlists', offset, limit }, 'playlists');
+    return { playlists: a.playlists, total: a.total };
+  }
+
+  async createPlaylist(name: string): Promise<PlaylistInfo> {
+    return (await this.ask({ type: 'create-playlist', name }, 'playlist-info', { once: true })).playlist;
+  }
+
+  /**
+   * A playlist with all its tracks in order, read page by page; read again from the start when
+   * it changed in between (its `updatedAt` moved), so the list is one version of it.
+   */
+  async playlist(id: string): Promise<PlaylistWithTracks> {
+    for (let attempt = 1; ; attempt++) {
+      const first = await this.ask({ type: 'get-playlist', playlistId: id, offset: 0, limit: PLAYLIST_PAGE }, 'playlist');
+      const tracks = [...first.tracks];
+      let changed = false;
+      while (tracks.length < first.playlist.trackCount) {
+        const page = await this.ask({ type: 'get-playlist', playlistId: id, offset: tracks.length, limit: PLAYLIST_PAGE }, 'playlist');
+        if (page.playlist.updatedAt !== first.playlist.updatedAt || page.tracks.length === 0) {
+          changed = true;
+          break;
+        }
+        tracks.push(...page.tracks);
+      }
+      if (!changed || attempt >= PLAYLIST_READ_ATTEMPTS) return { playlist: first.playlist, tracks: tracks.slice(0, first.playlist.trackCount) };
+    }
+  }
+
+  /** Inserts tracks before `position`, or appends them (null). */
+  async addToPlaylist(id: string, trackIds: string[], position: number | null): Promise<PlaylistInfo> {
+    return (await this.ask({ type: 'add-to-playlist', playlistId: id, trackIds, position }, 'playlist-info', { once: true })).playlist;
+  }
+
+  async removeFromPlaylist(id: string, position: number): Promise<PlaylistInfo> {
+    return (await this.ask({ type: 'remove-from-playlist', playlistId: id, position }, 'playlist-info', { once: true })).playlist;
+  }
+
+  async renamePlaylist(id: string, name: string): Promise<PlaylistInfo> {
+    return (await this.ask({ type: 'rename-playlist', playlistId: id, name }, 'playlist-info')).playlist;
+  }
+
+  async deletePlaylist(id: string): Promise<void> {
+    await this.ask({ type: 'delete-playlist', playlistId: id }, 'ok', { once: true });
+  }
+
+  /**
+   * The tracks a track, album or playlist URI stands for, in play order: the track alone, the
+   * album's tracks by track number, the playlist's tracks in its order. Throws InvalidUriError
+   * for anything else, and the AP's `not-found` for unknown ids.
+   */
+  async resolve(uri: string): Promise<ResolvedUri> {
+    const parsed = parseUri(uri);
+    if (!parsed) throw new InvalidUriError(`not a tunemesh track, album or playlist URI: ${JSON.stringify(uri.slice(0, 100))}`);
+    const { kind, id } = parsed;
+    const canonical = uri.trim();
+    switch (kind) {
+      case 'track': {
+        const track = await this.trackInfo(id);
+        return { uri: canonical, kind, id, name: track.title, tracks: [track] };
+      }
+      case 'album': {
+        const a = await this.ask({ type: 'get-album', albumId: id }, 'album');
+        return { uri: canonical, kind, id, name: a.album.title, tracks: a.tracks };
+      }
+      case 'playlist': {
+        const p = await this.playlist(id);
+        return { uri: canonical, kind, id, name: p.playlist.name, tracks: p.tracks };
+      }
+    }
   }
 
   /** Browse: artists (paged), an artist's albums, an album's tracks in order. */
@@ -181,9 +293,9 @@ export class ClientDaemon {
       case 'artists':
         return { artists: answer.artists };
       case 'artist':
-        return { artist: answer.artist, albums: answer.albums };
+        return { artist: answer.artist, albums: answer.albums.map(withAlbumUri) };
       case 'album':
-        return { album: answer.album, tracks: answer.tracks };
+        return { album: withAlbumUri(answer.album), tracks: answer.tracks };
       default:
         throw new Error(`AP answered ${msg.type} with ${answer.type}`);
     }
@@ -278,6 +390,11 @@ export class ClientDaemon {
     await this.http?.close();
     await this.cache.close();
   }
+}
+
+/** An album with its URI, as the HTTP API shows albums. */
+function withAlbumUri<A extends { id: string }>(album: A): A & { uri: string } {
+  return { ...album, uri: albumUri(album.id) };
 }
 
 /** Bytes of randomness in a peer id (its hex is twice as long). */

@@ -1,7 +1,8 @@
 /**
  * The client's local HTTP endpoint on 127.0.0.1: the audio of a track with Range support,
  * streamed while it arrives (so a browser `<audio>`, mpv or ffplay can play and seek), search,
- * track metadata, stats, and a small player page.
+ * browse, track metadata, the user's playlists, URI resolution, stats, and a small player page.
+ * Every route is one row of {@link ROUTES}.
  */
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import type { ClientDaemon } from './daemon.ts';
 import type { TrackInfo } from '../core/track.ts';
 import { startByteFor } from '../core/playback-clock.ts';
 import { timeForByte } from '../audio/ogg.ts';
+import { LIMITS } from '../protocol/codec.ts';
 
 /** A request the endpoint refuses, with its HTTP status. */
 export class HttpError extends Error {
@@ -25,6 +27,10 @@ const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const STEP = 256 * 1024;
 /** Give up on a response when no data arrives for this long. */
 const STALL_TIMEOUT_MS = 60_000;
+/** Largest JSON request body: 10 000 track ids take about 160 kB. */
+const MAX_BODY_BYTES = 1024 * 1024;
+/** Most playlists in one `GET /api/playlists` page. */
+const MAX_PLAYLISTS_PAGE = 500;
 
 const playerPage = fileURLToPath(new URL('./web/player.html', import.meta.url));
 
@@ -34,13 +40,24 @@ export interface HttpApi {
   close(): Promise<void>;
 }
 
+/** The HTTP status for a failed request: its own, or one for the AP's error code. */
+function statusOf(err: Error): number {
+  if (err instanceof HttpError) return err.status;
+  if (err.name === 'InvalidUriError') return 400;
+  if (err.name === 'RemoteError') {
+    const code = (err as { code?: string }).code;
+    if (code === 'not-found') return 404;
+    if (code === 'bad-request') return 400;
+  }
+  return 502;
+}
+
 export async function startHttpApi(daemon: ClientDaemon, host: string, port: number): Promise<HttpApi> {
   const page = await readFile(playerPage);
   const server = http.createServer((req, res) => {
-    route(daemon, page, req, res).catch((err: Error) => {
-      const status = err instanceof HttpError ? err.status : err.name === 'RemoteError' && (err as { code?: string }).code === 'not-found' ? 404 : 502;
+    route({ daemon, page, bindHost: host }, req, res).catch((err: Error) => {
       if (!res.headersSent) {
-        sendJson(res, status, { error: err.message });
+        sendJson(res, statusOf(err), { error: err.message });
       } else {
         res.destroy(err);
       }
@@ -64,54 +81,243 @@ export async function startHttpApi(daemon: ClientDaemon, host: string, port: num
   };
 }
 
-async function route(daemon: ClientDaemon, page: Buffer, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET and HEAD');
-  const parts = url.pathname.split('/').filter(Boolean);
-  if (parts.length === 0 || url.pathname === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length });
-    res.end(req.method === 'HEAD' ? undefined : page);
-    return;
-  }
-  if (parts[0] === 'audio' && parts.length === 2) return serveAudio(daemon, validId(parts[1]!), req, res);
-  if (parts[0] === 'api') {
-    switch (parts[1]) {
-      case 'stats':
-        return sendJson(res, 200, daemon.stats());
-      case 'search': {
-        const q = url.searchParams.get('q') ?? '';
-        if (q.length > 200) throw new HttpError(400, 'query too long');
-        const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20));
-        return sendJson(res, 200, await daemon.search(q, limit));
-      }
-      case 'artists':
-        if (parts.length === 2) {
-          const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
-          const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
-          return sendJson(res, 200, await daemon.browse({ artists: { offset, limit } }));
-        }
-        if (parts.length === 3) return sendJson(res, 200, await daemon.browse({ artist: validId(parts[2]!) }));
-        break;
-      case 'albums':
-        if (parts.length === 3) return sendJson(res, 200, await daemon.browse({ album: validId(parts[2]!) }));
-        break;
-      case 'tracks':
-        if (parts.length === 3) return sendJson(res, 200, await daemon.trackInfo(validId(parts[2]!)));
-        break;
-      case 'plays':
-        if (parts.length === 3) {
-          const record = daemon.plays.record(Number(parts[2]));
-          if (!record) throw new HttpError(404, 'no such play');
-          return sendJson(res, 200, record);
-        }
-        break;
-    }
-  }
-  throw new HttpError(404, `nothing at ${url.pathname}`);
+// ---------------------------------------------------------------------------------------------
+// routes
+
+interface Server {
+  daemon: ClientDaemon;
+  page: Buffer;
+  /** The interface the endpoint listens on. */
+  bindHost: string;
 }
 
-function validId(id: string): string {
-  if (!ID.test(id)) throw new HttpError(400, 'bad track id');
+/** One request being answered: the path's captured parts are `params`. */
+interface Call {
+  daemon: ClientDaemon;
+  page: Buffer;
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  params: string[];
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+interface Route {
+  method: Method;
+  /** Matched against the path with runs of '/' collapsed and no trailing '/'. */
+  path: RegExp;
+  handle(call: Call): Promise<void> | void;
+}
+
+const ROUTES: Route[] = [
+  { method: 'GET', path: /^\/(?:index\.html)?$/, handle: ({ page, req, res }) => sendPage(page, req, res) },
+  { method: 'GET', path: /^\/audio\/([^/]+)$/, handle: ({ daemon, params, req, res }) => serveAudio(daemon, validId(params[0]!, 'track'), req, res) },
+  { method: 'GET', path: /^\/api\/stats$/, handle: ({ daemon, res }) => sendJson(res, 200, daemon.stats()) },
+  {
+    method: 'GET',
+    path: /^\/api\/search$/,
+    async handle({ daemon, url, res }) {
+      const q = url.searchParams.get('q') ?? '';
+      if (q.length > 200) throw new HttpError(400, 'query too long');
+      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20));
+      sendJson(res, 200, await daemon.search(q, limit));
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/api\/artists$/,
+    async handle({ daemon, url, res }) {
+      const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
+      const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
+      sendJson(res, 200, await daemon.browse({ artists: { offset, limit } }));
+    },
+  },
+  { method: 'GET', path: /^\/api\/artists\/([^/]+)$/, handle: async ({ daemon, params, res }) => sendJson(res, 200, await daemon.browse({ artist: validId(params[0]!, 'artist') })) },
+  { method: 'GET', path: /^\/api\/albums\/([^/]+)$/, handle: async ({ daemon, params, res }) => sendJson(res, 200, await daemon.browse({ album: validId(params[0]!, 'album') })) },
+  { method: 'GET', path: /^\/api\/tracks\/([^/]+)$/, handle: async ({ daemon, params, res }) => sendJson(res, 200, await daemon.trackInfo(validId(params[0]!, 'track'))) },
+  {
+    method: 'GET',
+    path: /^\/api\/plays\/([^/]+)$/,
+    handle({ daemon, params, res }) {
+      const record = daemon.plays.record(Number(params[0]));
+      if (!record) throw new HttpError(404, 'no such play');
+      sendJson(res, 200, record);
+    },
+  },
+  // playlists of the logged-in user (they live at the AP)
+  {
+    method: 'GET',
+    path: /^\/api\/playlists$/,
+    async handle({ daemon, url, res }) {
+      const offset = intParam(url, 'offset', 0, 0, 0xffffffff);
+      const limit = intParam(url, 'limit', MAX_PLAYLISTS_PAGE, 1, MAX_PLAYLISTS_PAGE);
+      sendJson(res, 200, { ...(await daemon.playlists(offset, limit)), offset });
+    },
+  },
+  {
+    method: 'POST',
+    path: /^\/api\/playlists$/,
+    async handle({ daemon, req, res }) {
+      const body = await readJsonBody(req, ['name']);
+      const playlist = await daemon.createPlaylist(playlistName(body.name));
+      res.setHeader('location', `/api/playlists/${playlist.id}`);
+      sendJson(res, 201, { playlist });
+    },
+  },
+  { method: 'GET', path: /^\/api\/playlists\/([^/]+)$/, handle: async ({ daemon, params, res }) => sendJson(res, 200, await daemon.playlist(validId(params[0]!, 'playlist'))) },
+  {
+    method: 'PATCH',
+    path: /^\/api\/playlists\/([^/]+)$/,
+    async handle({ daemon, params, req, res }) {
+      const id = validId(params[0]!, 'playlist');
+      const body = await readJsonBody(req, ['name']);
+      sendJson(res, 200, { playlist: await daemon.renamePlaylist(id, playlistName(body.name)) });
+    },
+  },
+  {
+    method: 'DELETE',
+    path: /^\/api\/playlists\/([^/]+)$/,
+    async handle({ daemon, params, res }) {
+      const id = validId(params[0]!, 'playlist');
+      await daemon.deletePlaylist(id);
+      sendJson(res, 200, { deleted: id });
+    },
+  },
+  {
+    method: 'POST',
+    path: /^\/api\/playlists\/([^/]+)\/tracks$/,
+    async handle({ daemon, params, req, res }) {
+      const id = validId(params[0]!, 'playlist');
+      const body = await readJsonBody(req, ['trackIds', 'position']);
+      const trackIds = body.trackIds;
+      if (!Array.isArray(trackIds) || trackIds.length === 0 || trackIds.length > LIMITS.playlistTracks) {
+        throw new HttpError(400, `trackIds must be an array of 1 to ${LIMITS.playlistTracks} track ids`);
+      }
+      trackIds.forEach((t, i) => {
+        if (typeof t !== 'string' || !ID.test(t)) throw new HttpError(400, `trackIds[${i}] is not a track id`);
+      });
+      const position = body.position ?? null;
+      if (position !== null && !(Number.isSafeInteger(position) && (position as number) >= 0 && (position as number) <= LIMITS.playlistTracks)) {
+        throw new HttpError(400, `position must be an integer from 0 to ${LIMITS.playlistTracks}, or absent to append`);
+      }
+      sendJson(res, 200, { playlist: await daemon.addToPlaylist(id, trackIds as string[], position as number | null) });
+    },
+  },
+  {
+    method: 'DELETE',
+    path: /^\/api\/playlists\/([^/]+)\/tracks\/([^/]+)$/,
+    async handle({ daemon, params, res }) {
+      const id = validId(params[0]!, 'playlist');
+      const position = /^\d{1,5}$/.test(params[1]!) ? Number(params[1]) : NaN;
+      if (!(position < LIMITS.playlistTracks)) throw new HttpError(400, `the position must be an integer from 0 to ${LIMITS.playlistTracks - 1}`);
+      sendJson(res, 200, { playlist: await daemon.removeFromPlaylist(id, position) });
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/api\/resolve$/,
+    async handle({ daemon, url, res }) {
+      const uri = url.searchParams.get('uri');
+      if (uri === null || uri.length === 0) throw new HttpError(400, 'uri is required (a tunemesh track, album or playlist URI)');
+      if (uri.length > 200) throw new HttpError(400, 'uri too long');
+      sendJson(res, 200, await daemon.resolve(uri));
+    },
+  },
+];
+
+async function route(server: Server, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const path = '/' + url.pathname.split('/').filter(Boolean).join('/');
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  const matching = ROUTES.map((r) => ({ r, m: r.path.exec(path) })).filter((x) => x.m !== null);
+  if (matching.length === 0) throw new HttpError(404, `nothing at ${url.pathname}`);
+  const hit = matching.find((x) => x.r.method === method);
+  if (!hit) {
+    const allowed = [...new Set(matching.flatMap((x) => (x.r.method === 'GET' ? ['GET', 'HEAD'] : [x.r.method])))];
+    res.setHeader('allow', allowed.join(', '));
+    throw new HttpError(405, `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`);
+  }
+  if (method !== 'GET') checkSameMachine(server, req);
+  await hit.r.handle({ daemon: server.daemon, page: server.page, req, res, url, params: hit.m!.slice(1) });
+}
+
+/**
+ * Changes must come from this machine, not from a web page the user happens to visit: the Host
+ * must be a loopback name (or the address the endpoint listens on), which defeats DNS rebinding,
+ * and a browser's Origin, when sent, must be that same host (no cross-site requests). Bodies are
+ * JSON only, so a cross-site form cannot post one without a CORS preflight this endpoint never
+ * grants.
+ */
+function checkSameMachine(server: Server, req: http.IncomingMessage): void {
+  const host = req.headers.host ?? '';
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    throw new HttpError(403, 'bad Host header');
+  }
+  const local = ['127.0.0.1', 'localhost', '[::1]', server.bindHost.includes(':') ? `[${server.bindHost}]` : server.bindHost];
+  if (!local.includes(hostname)) throw new HttpError(403, 'changes are accepted only from this machine (Host)');
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}`) throw new HttpError(403, 'cross-origin changes are not accepted (Origin)');
+}
+
+/** Reads a JSON object body of at most {@link MAX_BODY_BYTES} with only the `allowed` keys. */
+async function readJsonBody(req: http.IncomingMessage, allowed: string[]): Promise<Record<string, unknown>> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError(415, 'the body must be JSON (content-type: application/json)');
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object');
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; expected ${allowed.join(', ')}`);
+  return body as Record<string, unknown>;
+}
+
+/**
+ * A playlist name from a request: a string of 1 to 200 bytes once runs of whitespace are one
+ * space and the ends trimmed (as the AP stores it), without control characters.
+ */
+function playlistName(name: unknown): string {
+  if (typeof name !== 'string') throw new HttpError(400, 'name must be a string');
+  const trimmed = name.replace(/\s+/gu, ' ').trim();
+  if (trimmed.length === 0) throw new HttpError(400, 'name must not be empty');
+  if (Buffer.byteLength(trimmed) > LIMITS.playlistNameBytes) throw new HttpError(400, `name is longer than ${LIMITS.playlistNameBytes} bytes`);
+  if (/\p{Cc}/u.test(trimmed)) throw new HttpError(400, 'name must not hold control characters');
+  if (!(trimmed as string & { isWellFormed(): boolean }).isWellFormed()) throw new HttpError(400, 'name is not valid Unicode');
+  return trimmed;
+}
+
+/** An optional integer query parameter in [min, max]; anything else is a 400. */
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const v = url.searchParams.get(name);
+  if (v === null) return fallback;
+  const n = /^\d{1,10}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) throw new HttpError(400, `${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function sendPage(page: Buffer, req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length });
+  res.end(req.method === 'HEAD' ? undefined : page);
+}
+
+function validId(id: string, what: string): string {
+  if (!ID.test(id)) throw new HttpError(400, `bad ${what} id`);
   return id;
 }
 

@@ -21,7 +21,7 @@ import {
   TruncatedError,
   UnknownMessageTypeError,
 } from './errors.ts';
-import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, Role } from './messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PlaylistInfo, Role } from './messages.ts';
 
 /**
  * Encoding and decoding position. Encoding runs in two passes: `preencode` adds each value's
@@ -74,6 +74,10 @@ export const LIMITS = Object.freeze({
   trackerPeers: 64,
   /** `peer-search.hops` and `peer-found.distance`. */
   searchHops: 8,
+  /** Playlist names, bytes. */
+  playlistNameBytes: 200,
+  /** Tracks in one playlist, and track ids in one `add-to-playlist`. */
+  playlistTracks: 10_000,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -267,6 +271,31 @@ export function uint(max: number = MAX_SAFE): Encoding<number> {
       const v = readVarint(state);
       if (v > max) throw new InvalidFieldError(`${v} exceeds the maximum ${max}`);
       return v;
+    },
+  };
+}
+
+/**
+ * A position that may be absent: `null` as varint 0, a number `n` in 0..`max` as `n + 1`.
+ * One encoding per value, like {@link uint}.
+ */
+export function nullableUint(max: number): Encoding<number | null> {
+  const inner = uint(max + 1);
+  return {
+    preencode(state, value) {
+      if (value === null) {
+        state.end += 1;
+        return;
+      }
+      checkUint(value, max);
+      inner.preencode(state, value + 1);
+    },
+    encode(state, value) {
+      writeVarint(state, value === null ? 0 : value + 1);
+    },
+    decode(state) {
+      const v = inner.decode(state);
+      return v === 0 ? null : v - 1;
     },
   };
 }
@@ -622,8 +651,31 @@ export const albumInfoEncoding: Encoding<AlbumInfo> = struct({
   trackCount: varUint32,
 });
 
+/** A playlist as listed, fields in the order of {@link PlaylistInfo}. */
+export const playlistInfoEncoding: Encoding<PlaylistInfo> = struct({
+  id,
+  uri: string(LIMITS.uriBytes),
+  name: string(LIMITS.playlistNameBytes),
+  owner: string(LIMITS.userBytes),
+  trackCount: uint(LIMITS.playlistTracks),
+  durationMs: varUint53,
+  createdAt: varUint53,
+  updatedAt: varUint53,
+});
+
+/** Encoded size of a track in a list answer, bytes: for filling pages up to a byte budget. */
+export function trackInfoSize(track: TrackInfo): number {
+  const state: State = { start: 0, end: 0, buffer: EMPTY };
+  trackInfoEncoding.preencode(state, track);
+  return state.end;
+}
+
 // Smallest encodings, for the array pre-checks: every string and varint takes at least one byte.
 const tracks = array(trackInfoEncoding, LIMITS.listItems, 15);
+const playlists = array(playlistInfoEncoding, LIMITS.listItems, 8);
+const playlistName = string(LIMITS.playlistNameBytes);
+/** A position in a playlist, 0-based. */
+const playlistPosition = uint(LIMITS.playlistTracks - 1);
 const artists = array(artistInfoEncoding, LIMITS.listItems, 3);
 const albums = array(albumInfoEncoding, LIMITS.listItems, 5);
 
@@ -688,6 +740,16 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
   album: 39,
   'get-track': 40,
   track: 41,
+  'list-playlists': 42,
+  playlists: 43,
+  'get-playlist': 44,
+  playlist: 45,
+  'create-playlist': 46,
+  'playlist-info': 47,
+  'add-to-playlist': 48,
+  'remove-from-playlist': 49,
+  'rename-playlist': 50,
+  'delete-playlist': 51,
   'chunk-request': 64,
   chunk: 65,
   'chunk-end': 66,
@@ -723,6 +785,20 @@ const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
   album: message('album', { album: albumInfoEncoding, tracks }),
   'get-track': message('get-track', { trackId: id }),
   track: message('track', { track: trackInfoEncoding }),
+  'list-playlists': message('list-playlists', { offset: varUint32, limit: varUint32 }),
+  playlists: message('playlists', { playlists, total: varUint32 }),
+  'get-playlist': message('get-playlist', { playlistId: id, offset: uint(LIMITS.playlistTracks), limit: varUint32 }),
+  playlist: message('playlist', { playlist: playlistInfoEncoding, offset: uint(LIMITS.playlistTracks), tracks: array(trackInfoEncoding, LIMITS.playlistTracks, 15) }),
+  'create-playlist': message('create-playlist', { name: playlistName }),
+  'playlist-info': message('playlist-info', { playlist: playlistInfoEncoding }),
+  'add-to-playlist': message('add-to-playlist', {
+    playlistId: id,
+    trackIds: array(id, LIMITS.playlistTracks, 1),
+    position: nullableUint(LIMITS.playlistTracks),
+  }),
+  'remove-from-playlist': message('remove-from-playlist', { playlistId: id, position: playlistPosition }),
+  'rename-playlist': message('rename-playlist', { playlistId: id, name: playlistName }),
+  'delete-playlist': message('delete-playlist', { playlistId: id }),
   'chunk-request': message('chunk-request', { fileId: id, first: varUint32, count: varUint32, urgency: uint8 }),
   // `data` must stay the last field: framing writes it after the rest without copying it.
   chunk: message('chunk', { fileId: id, index: varUint32, data: bytes(LIMITS.chunkDataBytes) }),

@@ -54,6 +54,25 @@ export interface MetricsReport {
   trackerFound: number;
 }
 
+/** A user's playlist as listed, without its tracks. Only its owner sees or changes it. */
+export interface PlaylistInfo {
+  /** Short URL-safe id (12 base62 characters). */
+  id: string;
+  /** `tunemesh:playlist:<id>` */
+  uri: string;
+  /** 1..200 bytes of UTF-8. */
+  name: string;
+  /** The user the playlist belongs to. */
+  owner: string;
+  /** At most 10 000. */
+  trackCount: number;
+  /** Sum of the tracks' durations, ms. */
+  durationMs: number;
+  /** When it was created and last changed, ms since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
 export type Message =
   /**
    * First frame on every link, both ways: protocol version, role, the sender's peer id ('' for
@@ -104,6 +123,28 @@ export type Message =
   | { type: 'artist'; artist: ArtistInfo; albums: AlbumInfo[] }
   | { type: 'get-album'; albumId: string }
   | { type: 'album'; album: AlbumInfo; tracks: TrackInfo[] }
+  /**
+   * Playlists of the logged-in user (DESIGN §1: they live at the AP). Listed in creation order,
+   * paged; `total` is the number the user has.
+   */
+  | { type: 'list-playlists'; offset: number; limit: number }
+  | { type: 'playlists'; playlists: PlaylistInfo[]; total: number }
+  /**
+   * One playlist with a page of its tracks in order: `tracks[i]` is at position `offset + i`.
+   * The AP may answer with fewer tracks than `limit` (pages stay far below the frame limit);
+   * the next page starts at `offset + tracks.length` while that is below `playlist.trackCount`.
+   */
+  | { type: 'get-playlist'; playlistId: string; offset: number; limit: number }
+  | { type: 'playlist'; playlist: PlaylistInfo; offset: number; tracks: TrackInfo[] }
+  /** Create, change and delete; every change is answered by `playlist-info` (`ok` for delete) or `error`. */
+  | { type: 'create-playlist'; name: string }
+  | { type: 'playlist-info'; playlist: PlaylistInfo }
+  /** Insert tracks before `position` (0-based), or append them when `position` is null. */
+  | { type: 'add-to-playlist'; playlistId: string; trackIds: string[]; position: number | null }
+  /** Remove the track at `position` (0-based); the tracks after it move up. */
+  | { type: 'remove-from-playlist'; playlistId: string; position: number }
+  | { type: 'rename-playlist'; playlistId: string; name: string }
+  | { type: 'delete-playlist'; playlistId: string }
   /** Track metadata: size, duration, seek index. */
   | { type: 'get-track'; trackId: string }
   | { type: 'track'; track: TrackInfo }

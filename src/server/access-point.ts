@@ -7,12 +7,12 @@ import { writeFile, rename } from 'node:fs/promises';
 import type { TunemeshConfig } from '../core/config.ts';
 import { chunkCount, type TrackInfo } from '../core/track.ts';
 import { PROTOCOL_VERSION, type ErrorCode, type Message } from '../protocol/messages.ts';
-import { LIMITS } from '../protocol/codec.ts';
+import { LIMITS, trackInfoSize } from '../protocol/codec.ts';
 import type { Link } from '../net/link.ts';
 import { listenTls } from '../net/tls.ts';
 import { loadOrCreateIdentity, formatServerAddress } from '../net/identity.ts';
 import type { DataDir } from './data-dir.ts';
-import type { SearchResult } from './catalog.ts';
+import { PlaylistError, UnknownPlaylistError, type PlaylistPage, type SearchResult } from './catalog.ts';
 import { ChunkPump } from './chunk-pump.ts';
 import { PeerServices, type OverlayMember } from './peer-services.ts';
 
@@ -48,6 +48,8 @@ interface Session {
 /** Largest chunk range one request may ask for: a whole 10-minute 320 kbps file is ~1500 chunks. */
 const MAX_CHUNKS_PER_REQUEST = 4096;
 const MAX_BROWSE_LIMIT = 500;
+/** Most tracks in one `playlist` answer; pages are also cut to half a frame (see {@link pageWithin}). */
+const MAX_PLAYLIST_PAGE = 1000;
 
 /** Answer a request with a typed error. */
 class RequestError extends Error {
@@ -55,6 +57,18 @@ class RequestError extends Error {
     super(message);
     this.name = 'RequestError';
   }
+}
+
+/**
+ * The error answer for a failed request: its own code for a RequestError; for a playlist error
+ * `not-found` (an unknown playlist, or another user's) or `bad-request` (an unknown track to add,
+ * a bad name or position, a limit); undefined for anything else (an internal error).
+ */
+function errorAnswer(err: Error): { code: ErrorCode; message: string } | undefined {
+  if (err instanceof RequestError) return { code: err.code, message: err.message };
+  if (err instanceof UnknownPlaylistError) return { code: 'not-found', message: err.message };
+  if (err instanceof PlaylistError) return { code: 'bad-request', message: err.message };
+  return undefined;
 }
 
 /** Counters an operator (and the benchmarks) read. */
@@ -122,8 +136,9 @@ export class AccessPoint extends EventEmitter {
     this.stats.clients = this.sessions.size;
     link.on('message', (msg: Message, requestId: number) => {
       this.handle(session, msg, requestId).catch((err: Error) => {
-        if (err instanceof RequestError) {
-          link.send({ type: 'error', code: err.code, message: err.message }, requestId);
+        const answer = errorAnswer(err);
+        if (answer) {
+          link.send({ type: 'error', ...answer }, requestId);
         } else {
           this.log(`ap: request ${msg.type} from ${remote} failed: ${err.stack ?? err.message}`);
           link.send({ type: 'error', code: 'internal', message: 'internal error' }, requestId);
@@ -213,6 +228,34 @@ export class AccessPoint extends EventEmitter {
         s.link.send({ type: 'album', album: r.album, tracks: r.tracks.map(listed) }, requestId);
         return;
       }
+      // Playlists: every call acts for the session's user (DESIGN §1); catalog errors become
+      // error answers in errorAnswer().
+      case 'list-playlists': {
+        const r = await catalog.listPlaylists(s.user, msg.offset, clampLimit(msg.limit));
+        s.link.send({ type: 'playlists', playlists: r.playlists, total: r.total }, requestId);
+        return;
+      }
+      case 'get-playlist': {
+        const page = await catalog.getPlaylist(s.user, msg.playlistId, msg.offset, Math.min(msg.limit, MAX_PLAYLIST_PAGE));
+        s.link.send({ type: 'playlist', ...pageWithin(page, this.opts.config.maxFrameBytes / 2) }, requestId);
+        return;
+      }
+      case 'create-playlist':
+        s.link.send({ type: 'playlist-info', playlist: await catalog.createPlaylist(s.user, msg.name) }, requestId);
+        return;
+      case 'add-to-playlist':
+        s.link.send({ type: 'playlist-info', playlist: await catalog.addToPlaylist(s.user, msg.playlistId, msg.trackIds, msg.position) }, requestId);
+        return;
+      case 'remove-from-playlist':
+        s.link.send({ type: 'playlist-info', playlist: await catalog.removeFromPlaylist(s.user, msg.playlistId, msg.position) }, requestId);
+        return;
+      case 'rename-playlist':
+        s.link.send({ type: 'playlist-info', playlist: await catalog.renamePlaylist(s.user, msg.playlistId, msg.name) }, requestId);
+        return;
+      case 'delete-playlist':
+        await catalog.deletePlaylist(s.user, msg.playlistId);
+        s.link.send({ type: 'ok' }, requestId);
+        return;
       case 'get-track': {
         const track = await catalog.getTrack(msg.trackId);
         if (!track) throw new RequestError('not-found', `no track ${msg.trackId}`);
@@ -276,6 +319,22 @@ export class AccessPoint extends EventEmitter {
  */
 function listed(track: TrackInfo): TrackInfo {
   return { ...track, seekIndex: [] };
+}
+
+/**
+ * A playlist page cut to at most `budgetBytes` of encoded tracks (at least one track when there
+ * are any), so the answer stays well within the frame limit however long the titles are; the
+ * client asks for the next page from `offset + tracks.length`.
+ */
+export function pageWithin(page: PlaylistPage, budgetBytes: number): PlaylistPage {
+  let used = 0;
+  let count = 0;
+  for (const track of page.tracks) {
+    used += trackInfoSize(track);
+    if (count > 0 && used > budgetBytes) break;
+    count++;
+  }
+  return count === page.tracks.length ? page : { ...page, tracks: page.tracks.slice(0, count) };
 }
 
 /**

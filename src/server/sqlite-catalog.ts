@@ -10,13 +10,26 @@
  * An album belongs to one artist: tracks of a compilation tagged with different artists become
  * one album per artist (`NewTrack` carries no album artist).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AlbumInfo, ArtistInfo, Codec, SeekPoint, TrackInfo } from '../core/track.ts';
 import { trackUri } from '../core/track.ts';
-import type { Catalog, NewTrack, SearchResult } from './catalog.ts';
+import type { PlaylistInfo } from '../protocol/messages.ts';
+import { playlistUri } from '../protocol/uris.ts';
+import {
+  InvalidPlaylistNameError,
+  PLAYLIST_LIMITS,
+  PlaylistLimitError,
+  PlaylistPositionError,
+  UnknownPlaylistError,
+  UnknownTrackError,
+  type Catalog,
+  type NewTrack,
+  type PlaylistPage,
+  type SearchResult,
+} from './catalog.ts';
 
 /** Length of every catalog id. */
 export const ID_LENGTH = 12;
@@ -266,8 +279,43 @@ const CATALOG_MIGRATIONS: string[] = [
   `,
 ];
 
+/** Every migration of the catalog schema, in order: for tests that build the databases of older builds. */
+export const CATALOG_MIGRATION_STEPS: readonly string[] = Object.freeze([...CATALOG_MIGRATIONS]);
+
 /** The schema version this build writes for the catalog. */
 export const CATALOG_SCHEMA_VERSION = CATALOG_MIGRATIONS.length;
+
+/**
+ * Schema component of the playlists, in the same database as the catalog: its own version, so a
+ * catalog.db from before playlists (catalog v1 without this component) gains the tables on open.
+ */
+export const PLAYLISTS_COMPONENT = 'playlists';
+
+const PLAYLISTS_MIGRATIONS: string[] = [
+  // v1. Tracks are referenced by their row number (tracks are never deleted, so it is stable);
+  // a playlist's positions are always exactly 0..n-1.
+  `
+  CREATE TABLE playlists (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    owner      TEXT NOT NULL COLLATE NOCASE,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX playlists_owner ON playlists(owner, seq);
+
+  CREATE TABLE playlist_tracks (
+    playlist_seq INTEGER NOT NULL REFERENCES playlists(seq) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    track_seq    INTEGER NOT NULL REFERENCES tracks(seq),
+    PRIMARY KEY (playlist_seq, position)
+  ) WITHOUT ROWID;
+  `,
+];
+
+/** The schema version this build writes for the playlists. */
+export const PLAYLISTS_SCHEMA_VERSION = PLAYLISTS_MIGRATIONS.length;
 
 /** Thrown when a database was written by a newer tunemesh than this one. */
 export class SchemaVersionError extends Error {
@@ -357,6 +405,12 @@ interface AlbumRow {
 const TRACK_COLUMNS = `t.id, t.file_id, t.title, ar.name AS artist, al.title AS album, t.track_no, t.duration_ms,
   t.bytes, t.codec, t.bitrate, t.sample_rate, t.channels, t.seek_index`;
 const TRACK_FROM = 'tracks t JOIN albums al ON al.id = t.album_id JOIN artists ar ON ar.id = al.artist_id';
+/** Tracks as listed in playlists: without the seek index, which is costly to decode for 10 000 tracks. */
+const LISTED_TRACK_COLUMNS = TRACK_COLUMNS.replace('t.seek_index', "x'' AS seek_index");
+const PLAYLIST_COLUMNS = `p.seq, p.id, p.owner, p.name, p.created_at, p.updated_at,
+  (SELECT count(*) FROM playlist_tracks x WHERE x.playlist_seq = p.seq) AS track_count,
+  (SELECT coalesce(sum(t.duration_ms), 0) FROM playlist_tracks x JOIN tracks t ON t.seq = x.track_seq
+    WHERE x.playlist_seq = p.seq) AS duration_ms`;
 const ARTIST_COLUMNS = 'a.id, a.name, (SELECT count(*) FROM albums x WHERE x.artist_id = a.id) AS album_count';
 const ALBUM_COLUMNS = `al.id, al.title, ar.name AS artist, al.artist_id,
   (SELECT count(*) FROM tracks x WHERE x.album_id = al.id) AS track_count`;
@@ -378,6 +432,60 @@ function toTrack(r: TrackRow): TrackInfo {
     channels: r.channels,
     seekIndex: decodeSeekIndex(r.seek_index),
   };
+}
+
+interface PlaylistRow {
+  seq: number;
+  id: string;
+  owner: string;
+  name: string;
+  created_at: number;
+  updated_at: number;
+  track_count: number;
+  duration_ms: number;
+}
+
+function toPlaylist(r: PlaylistRow): PlaylistInfo {
+  return {
+    id: r.id,
+    uri: playlistUri(r.id),
+    name: r.name,
+    owner: r.owner,
+    trackCount: r.track_count,
+    durationMs: r.duration_ms,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** A new random playlist id: 12 base62 characters (about 71 bits), shaped like every catalog id. */
+function newPlaylistId(): string {
+  let out = '';
+  for (let i = 0; i < ID_LENGTH; i++) out += BASE62[randomInt(62)];
+  return out;
+}
+
+/** The stored form of a playlist name: cleaned like every name; throws InvalidPlaylistNameError. */
+export function validatePlaylistName(name: unknown): string {
+  if (typeof name !== 'string') throw new InvalidPlaylistNameError('a playlist name must be a string');
+  if (!(name as string & { isWellFormed(): boolean }).isWellFormed()) throw new InvalidPlaylistNameError('a playlist name must be valid Unicode');
+  const clean = cleanName(name);
+  if (clean.length === 0) throw new InvalidPlaylistNameError('a playlist name must not be empty');
+  if (/\p{Cc}/u.test(clean)) throw new InvalidPlaylistNameError('a playlist name must not hold control characters');
+  const bytes = Buffer.byteLength(clean, 'utf8');
+  if (bytes > PLAYLIST_LIMITS.nameBytes) {
+    throw new InvalidPlaylistNameError(`a playlist name is at most ${PLAYLIST_LIMITS.nameBytes} bytes of UTF-8; this one is ${bytes}`);
+  }
+  return clean;
+}
+
+/** A user name as an owner: what the AP logged in (1..256 bytes); anything else owns nothing. */
+function isOwner(owner: unknown): owner is string {
+  return typeof owner === 'string' && owner.length > 0 && Buffer.byteLength(owner, 'utf8') <= 256;
+}
+
+function isPosition(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 function toArtist(r: ArtistRow): ArtistInfo {
@@ -450,6 +558,8 @@ export class SqliteCatalog implements Catalog {
   readonly #ownsDb: boolean;
   readonly #stmts: ReturnType<SqliteCatalog['prepareStatements']>;
   readonly #addTx: (t: NewTrack) => { track: TrackInfo; added: boolean };
+  /** Runs `fn` in one immediate transaction (playlist changes). */
+  readonly #write: <T>(fn: () => T) => T;
 
   /**
    * A catalog over an open database (creating or upgrading its tables). With `ownsDb` the
@@ -459,9 +569,12 @@ export class SqliteCatalog implements Catalog {
     this.#db = db;
     this.#ownsDb = opts.ownsDb ?? false;
     migrate(db, CATALOG_COMPONENT, CATALOG_MIGRATIONS);
+    migrate(db, PLAYLISTS_COMPONENT, PLAYLISTS_MIGRATIONS);
     this.#stmts = this.prepareStatements();
     const tx = db.transaction((t: NewTrack) => this.#addTrackSync(t));
     this.#addTx = (t) => tx.immediate(t);
+    const write = db.transaction((fn: () => unknown) => fn());
+    this.#write = <T>(fn: () => T) => write.immediate(fn) as T;
   }
 
   /** Opens or creates the catalog database file at `file` (`:memory:` for a throwaway one). */
@@ -510,6 +623,27 @@ export class SqliteCatalog implements Catalog {
       maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM tracks').pluck(),
       trackAtOrAfter: db.prepare(`SELECT ${TRACK_COLUMNS} FROM ${TRACK_FROM} WHERE t.seq >= ? ORDER BY t.seq LIMIT 1`),
       randomAll: db.prepare(`SELECT ${TRACK_COLUMNS} FROM ${TRACK_FROM} ORDER BY random() LIMIT ?`),
+      // playlists
+      playlist: db.prepare(`SELECT ${PLAYLIST_COLUMNS} FROM playlists p WHERE p.id = ? AND p.owner = ?`),
+      playlistsOf: db.prepare(`SELECT ${PLAYLIST_COLUMNS} FROM playlists p WHERE p.owner = ? ORDER BY p.seq LIMIT ? OFFSET ?`),
+      playlistCount: db.prepare('SELECT count(*) FROM playlists WHERE owner = ?').pluck(),
+      playlistIdTaken: db.prepare('SELECT 1 FROM playlists WHERE id = ?').pluck(),
+      insertPlaylist: db.prepare('INSERT INTO playlists(id, owner, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
+      renamePlaylist: db.prepare('UPDATE playlists SET name = ?, updated_at = ? WHERE seq = ?'),
+      touchPlaylist: db.prepare('UPDATE playlists SET updated_at = ? WHERE seq = ?'),
+      deletePlaylist: db.prepare('DELETE FROM playlists WHERE seq = ?'),
+      playlistLength: db.prepare('SELECT count(*) FROM playlist_tracks WHERE playlist_seq = ?').pluck(),
+      playlistTracks: db.prepare(`SELECT ${LISTED_TRACK_COLUMNS} FROM playlist_tracks pt JOIN tracks t ON t.seq = pt.track_seq
+        JOIN albums al ON al.id = t.album_id JOIN artists ar ON ar.id = al.artist_id
+        WHERE pt.playlist_seq = ? AND pt.position >= ? ORDER BY pt.position LIMIT ?`),
+      trackSeq: db.prepare('SELECT seq FROM tracks WHERE id = ?').pluck(),
+      insertEntry: db.prepare('INSERT INTO playlist_tracks(playlist_seq, position, track_seq) VALUES (?, ?, ?)'),
+      deleteEntry: db.prepare('DELETE FROM playlist_tracks WHERE playlist_seq = ? AND position = ?'),
+      deleteEntries: db.prepare('DELETE FROM playlist_tracks WHERE playlist_seq = ?'),
+      // Moving a range of positions by `delta` in two steps, through negative numbers, so no
+      // step puts two rows on one (playlist, position) key: SQLite checks the key row by row.
+      parkFrom: db.prepare('UPDATE playlist_tracks SET position = -(position + ?) - 1 WHERE playlist_seq = ? AND position >= ?'),
+      unpark: db.prepare('UPDATE playlist_tracks SET position = -position - 1 WHERE playlist_seq = ? AND position < 0'),
     };
   }
 
@@ -621,6 +755,137 @@ export class SqliteCatalog implements Catalog {
       if (r && !picked.has(r.id)) picked.set(r.id, toTrack(r));
     }
     return [...picked.values()];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // playlists
+
+  /** The user's playlist row, or UnknownPlaylistError (also for someone else's playlist). */
+  #ownPlaylist(owner: string, id: string): PlaylistRow {
+    const row = isOwner(owner) && isCatalogId(id) ? (this.#stmts.playlist.get(id, owner) as PlaylistRow | undefined) : undefined;
+    if (!row) throw new UnknownPlaylistError(String(id));
+    return row;
+  }
+
+  #info(owner: string, id: string): PlaylistInfo {
+    return toPlaylist(this.#ownPlaylist(owner, id));
+  }
+
+  /** Moves the entries at positions >= `from` by `delta` (either sign). */
+  #shift(playlistSeq: number, from: number, delta: number): void {
+    this.#stmts.parkFrom.run(delta, playlistSeq, from);
+    this.#stmts.unpark.run(playlistSeq);
+  }
+
+  /**
+   * Creates an empty playlist of `owner`. The name is stored cleaned (trimmed, runs of
+   * whitespace collapsed, NFC); names need not be unique. Throws InvalidPlaylistNameError, or
+   * PlaylistLimitError when the user already has {@link PLAYLIST_LIMITS}.perUser playlists.
+   */
+  async createPlaylist(owner: string, name: string): Promise<PlaylistInfo> {
+    if (!isOwner(owner)) throw new RangeError('a playlist owner must be a user name of 1 to 256 bytes');
+    const clean = validatePlaylistName(name);
+    return this.#write(() => {
+      const s = this.#stmts;
+      if ((s.playlistCount.get(owner) as number) >= PLAYLIST_LIMITS.perUser) {
+        throw new PlaylistLimitError(`a user has at most ${PLAYLIST_LIMITS.perUser} playlists`);
+      }
+      let id = newPlaylistId();
+      while (s.playlistIdTaken.get(id) !== undefined) id = newPlaylistId();
+      const now = Date.now();
+      s.insertPlaylist.run(id, owner, clean, now, now);
+      return this.#info(owner, id);
+    });
+  }
+
+  /** The user's playlists in creation order: a page of at most 1000, and how many there are. */
+  async listPlaylists(owner: string, offset: number, limit: number): Promise<{ playlists: PlaylistInfo[]; total: number }> {
+    if (!isOwner(owner)) return { playlists: [], total: 0 };
+    const s = this.#stmts;
+    const rows = s.playlistsOf.all(owner, clampCount(limit), clampOffset(offset)) as PlaylistRow[];
+    return { playlists: rows.map(toPlaylist), total: s.playlistCount.get(owner) as number };
+  }
+
+  /**
+   * A playlist and up to `limit` (at most 10 000) of its tracks from position `offset`, in
+   * order. The tracks come as listed, without their seek index (`getTrack` has it).
+   */
+  async getPlaylist(owner: string, id: string, offset: number, limit: number): Promise<PlaylistPage> {
+    const row = this.#ownPlaylist(owner, id);
+    const from = clampOffset(offset);
+    const n = !Number.isFinite(limit) || limit <= 0 ? 0 : Math.min(Math.floor(limit), PLAYLIST_LIMITS.tracks);
+    const tracks = n === 0 ? [] : (this.#stmts.playlistTracks.all(row.seq, from, n) as TrackRow[]).map(toTrack);
+    return { playlist: toPlaylist(row), offset: from, tracks };
+  }
+
+  /**
+   * Inserts the tracks, in the order given, before `position` (0..length), or appends them when
+   * `position` is undefined or null. All or nothing: an unknown id (UnknownTrackError), a bad
+   * position (PlaylistPositionError) or more than {@link PLAYLIST_LIMITS}.tracks in the end
+   * (PlaylistLimitError) changes nothing.
+   */
+  async addToPlaylist(owner: string, id: string, trackIds: readonly string[], position?: number | null): Promise<PlaylistInfo> {
+    if (!Array.isArray(trackIds)) throw new TypeError('trackIds must be an array');
+    return this.#write(() => {
+      const s = this.#stmts;
+      const row = this.#ownPlaylist(owner, id);
+      const length = row.track_count;
+      if (trackIds.length === 0) return toPlaylist(row);
+      if (length + trackIds.length > PLAYLIST_LIMITS.tracks) {
+        throw new PlaylistLimitError(
+          `a playlist holds at most ${PLAYLIST_LIMITS.tracks} tracks; this one has ${length} and ${trackIds.length} more were given`,
+        );
+      }
+      const at = position ?? length;
+      if (!isPosition(at) || at > length) throw new PlaylistPositionError(`position ${String(position)} is not in 0..${length}`);
+      const seqs = new Map<string, number>();
+      for (const trackId of trackIds) {
+        if (seqs.has(trackId)) continue;
+        const seq = isCatalogId(trackId) ? (s.trackSeq.get(trackId) as number | undefined) : undefined;
+        if (seq === undefined) throw new UnknownTrackError(String(trackId));
+        seqs.set(trackId, seq);
+      }
+      if (at < length) this.#shift(row.seq, at, trackIds.length);
+      trackIds.forEach((trackId, i) => s.insertEntry.run(row.seq, at + i, seqs.get(trackId)!));
+      s.touchPlaylist.run(Date.now(), row.seq);
+      return this.#info(owner, id);
+    });
+  }
+
+  /** Removes the track at `position` (0..length-1, else PlaylistPositionError); later tracks move up one. */
+  async removeFromPlaylist(owner: string, id: string, position: number): Promise<PlaylistInfo> {
+    return this.#write(() => {
+      const s = this.#stmts;
+      const row = this.#ownPlaylist(owner, id);
+      if (!isPosition(position) || position >= row.track_count) {
+        throw new PlaylistPositionError(
+          row.track_count === 0 ? 'the playlist is empty' : `position ${String(position)} is not in 0..${row.track_count - 1}`,
+        );
+      }
+      s.deleteEntry.run(row.seq, position);
+      this.#shift(row.seq, position + 1, -1);
+      s.touchPlaylist.run(Date.now(), row.seq);
+      return this.#info(owner, id);
+    });
+  }
+
+  /** Gives the playlist a new name (checked and cleaned as in {@link createPlaylist}). */
+  async renamePlaylist(owner: string, id: string, name: string): Promise<PlaylistInfo> {
+    const clean = validatePlaylistName(name);
+    return this.#write(() => {
+      const row = this.#ownPlaylist(owner, id);
+      this.#stmts.renamePlaylist.run(clean, Date.now(), row.seq);
+      return this.#info(owner, id);
+    });
+  }
+
+  /** Deletes the playlist and its entries (never the tracks). */
+  async deletePlaylist(owner: string, id: string): Promise<void> {
+    this.#write(() => {
+      const row = this.#ownPlaylist(owner, id);
+      this.#stmts.deleteEntries.run(row.seq);
+      this.#stmts.deletePlaylist.run(row.seq);
+    });
   }
 
   /** Number of tracks in the catalog. */

@@ -1,7 +1,7 @@
 /** Sample messages and fast-check arbitraries of every message type, shared by the protocol tests. */
 import fc from 'fast-check';
 import type { AlbumInfo, ArtistInfo, TrackInfo } from '../../src/core/track.ts';
-import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress } from '../../src/protocol/messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PlaylistInfo } from '../../src/protocol/messages.ts';
 
 export const sampleTrack: TrackInfo = {
   id: 't1',
@@ -26,6 +26,17 @@ export const sampleTrack: TrackInfo = {
 
 export const sampleArtist: ArtistInfo = { id: 'ar1', name: 'The Band', albumCount: 2 };
 export const sampleAlbum: AlbumInfo = { id: 'al1', title: 'First', artist: 'The Band', artistId: 'ar1', trackCount: 12 };
+
+export const samplePlaylist: PlaylistInfo = {
+  id: 'pl0123456789',
+  uri: 'tunemesh:playlist:pl0123456789',
+  name: 'Road trip ☀️',
+  owner: 'alice',
+  trackCount: 2,
+  durationMs: 430_000,
+  createdAt: 1_790_000_000_000,
+  updatedAt: 1_790_000_123_456,
+};
 
 /** A file id as the store names files: lowercase hex SHA-256. */
 export const sampleFileId = '0123456789abcdef'.repeat(4);
@@ -92,6 +103,39 @@ export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
   artist: [{ type: 'artist', artist: sampleArtist, albums: [sampleAlbum] }],
   'get-album': [{ type: 'get-album', albumId: 'al1' }],
   album: [{ type: 'album', album: sampleAlbum, tracks: [sampleTrack] }],
+  'list-playlists': [
+    { type: 'list-playlists', offset: 0, limit: 100 },
+    { type: 'list-playlists', offset: 0xffffffff, limit: 0 },
+  ],
+  playlists: [
+    { type: 'playlists', playlists: [samplePlaylist, { ...samplePlaylist, id: 'p2', uri: 'tunemesh:playlist:p2', name: 'x'.repeat(200), trackCount: 10_000 }], total: 7 },
+    { type: 'playlists', playlists: [], total: 0 },
+  ],
+  'get-playlist': [
+    { type: 'get-playlist', playlistId: 'pl0123456789', offset: 0, limit: 500 },
+    { type: 'get-playlist', playlistId: 'pl0123456789', offset: 10_000, limit: 0xffffffff },
+  ],
+  playlist: [
+    { type: 'playlist', playlist: samplePlaylist, offset: 0, tracks: [sampleTrack, { ...sampleTrack, seekIndex: [] }] },
+    { type: 'playlist', playlist: { ...samplePlaylist, trackCount: 0, durationMs: 0 }, offset: 0, tracks: [] },
+    { type: 'playlist', playlist: { ...samplePlaylist, trackCount: 10_000 }, offset: 9_999, tracks: [sampleTrack] },
+  ],
+  'create-playlist': [
+    { type: 'create-playlist', name: 'Road trip ☀️' },
+    { type: 'create-playlist', name: 'é'.repeat(100) },
+  ],
+  'playlist-info': [{ type: 'playlist-info', playlist: samplePlaylist }],
+  'add-to-playlist': [
+    { type: 'add-to-playlist', playlistId: 'pl0123456789', trackIds: ['t1', 't2', 't1'], position: null },
+    { type: 'add-to-playlist', playlistId: 'pl0123456789', trackIds: ['t3'], position: 0 },
+    { type: 'add-to-playlist', playlistId: 'pl0123456789', trackIds: [], position: 10_000 },
+  ],
+  'remove-from-playlist': [
+    { type: 'remove-from-playlist', playlistId: 'pl0123456789', position: 0 },
+    { type: 'remove-from-playlist', playlistId: 'pl0123456789', position: 9_999 },
+  ],
+  'rename-playlist': [{ type: 'rename-playlist', playlistId: 'pl0123456789', name: 'Night drive' }],
+  'delete-playlist': [{ type: 'delete-playlist', playlistId: 'pl0123456789' }],
   'get-track': [{ type: 'get-track', trackId: 't1' }],
   track: [{ type: 'track', track: sampleTrack }],
   'chunk-request': [{ type: 'chunk-request', fileId: 'a'.repeat(64), first: 0, count: 100, urgency: 0 }],
@@ -147,6 +191,18 @@ const trackArb: fc.Arbitrary<TrackInfo> = fc.record({
 });
 const artistArb: fc.Arbitrary<ArtistInfo> = fc.record({ id: str(32), name: str(40), albumCount: u32 });
 const albumArb: fc.Arbitrary<AlbumInfo> = fc.record({ id: str(32), title: str(40), artist: str(40), artistId: str(32), trackCount: u32 });
+const playlistArb: fc.Arbitrary<PlaylistInfo> = fc.record({
+  id: str(32),
+  uri: str(60),
+  // 40 code points of at most 4 bytes: within the 200-byte bound
+  name: str(40),
+  owner: str(60),
+  trackCount: fc.integer({ min: 0, max: 10_000 }),
+  durationMs: u53,
+  createdAt: u53,
+  updatedAt: u53,
+});
+const playlistPositionArb = fc.integer({ min: 0, max: 9_999 });
 const errorCodes: ErrorCode[] = ['bad-request', 'unauthorized', 'not-found', 'not-here', 'busy', 'version', 'internal'];
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const hexArb = (minLength: number, maxLength: number) =>
@@ -207,6 +263,26 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('artist' as const), artist: artistArb, albums: fc.array(albumArb, { maxLength: 3 }) }),
   fc.record({ type: fc.constant('get-album' as const), albumId: str(32) }),
   fc.record({ type: fc.constant('album' as const), album: albumArb, tracks: fc.array(trackArb, { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('list-playlists' as const), offset: u32, limit: u32 }),
+  fc.record({ type: fc.constant('playlists' as const), playlists: fc.array(playlistArb, { maxLength: 3 }), total: u32 }),
+  fc.record({ type: fc.constant('get-playlist' as const), playlistId: str(32), offset: fc.integer({ min: 0, max: 10_000 }), limit: u32 }),
+  fc.record({
+    type: fc.constant('playlist' as const),
+    playlist: playlistArb,
+    offset: fc.integer({ min: 0, max: 10_000 }),
+    tracks: fc.array(trackArb, { maxLength: 3 }),
+  }),
+  fc.record({ type: fc.constant('create-playlist' as const), name: str(40) }),
+  fc.record({ type: fc.constant('playlist-info' as const), playlist: playlistArb }),
+  fc.record({
+    type: fc.constant('add-to-playlist' as const),
+    playlistId: str(32),
+    trackIds: fc.array(str(32), { maxLength: 5 }),
+    position: fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: null }),
+  }),
+  fc.record({ type: fc.constant('remove-from-playlist' as const), playlistId: str(32), position: playlistPositionArb }),
+  fc.record({ type: fc.constant('rename-playlist' as const), playlistId: str(32), name: str(40) }),
+  fc.record({ type: fc.constant('delete-playlist' as const), playlistId: str(32) }),
   fc.record({ type: fc.constant('get-track' as const), trackId: str(32) }),
   fc.record({ type: fc.constant('track' as const), track: trackArb }),
   fc.record({ type: fc.constant('chunk-request' as const), fileId: str(32), first: u32, count: u32, urgency: fc.integer({ min: 0, max: 255 }) }),

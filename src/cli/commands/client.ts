@@ -29,7 +29,12 @@ export function register(program: Command): void {
     .option('--cache-size <size>', 'cache limit, e.g. 2GB (default: 10 % of free disk, 50 MB to 10 GB)', parseSize)
     .option('--set <key=value>', 'override a config value (repeatable), e.g. --set neighbourSoftLimit=40', collectConfigOverride)
     .option('--json', 'print the endpoint as JSON once ready')
-    .addHelpText('after', '\nEndpoints: GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, /api/plays/<id>, /api/stats, / (player page).')
+    .addHelpText(
+      'after',
+      '\nEndpoints (127.0.0.1): GET /audio/<track-id> (Range), /api/search?q=, /api/tracks/<id>, /api/artists, /api/artists/<id>, /api/albums/<id>, ' +
+        '/api/resolve?uri=, /api/plays/<id>, /api/stats, / (player page); playlists: GET|POST /api/playlists, GET|PATCH|DELETE /api/playlists/<id>, ' +
+        'POST /api/playlists/<id>/tracks, DELETE /api/playlists/<id>/tracks/<position>.',
+    )
     .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; role: Role; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({

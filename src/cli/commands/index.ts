@@ -8,7 +8,8 @@ import { register as demo } from './demo.ts';
 import { register as ingest } from './ingest.ts';
 import { register as user } from './user.ts';
 import { register as catalog } from './catalog.ts';
+import { register as playlist } from './playlist.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [server, client, play, search, demo, ingest, user, catalog];
+export const commands: RegisterCommand[] = [server, client, play, search, playlist, demo, ingest, user, catalog];

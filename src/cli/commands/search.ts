@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULT_CLIENT, getJson } from '../client-api.ts';
 import type { SearchResult } from '../../server/catalog.ts';
 import { formatDuration } from '../format.ts';
+import { albumUri } from '../../protocol/uris.ts';
 
 export function register(program: Command): void {
   program
@@ -19,7 +20,7 @@ export function register(program: Command): void {
         return;
       }
       for (const a of r.artists) process.stdout.write(`artist  ${a.name}  (${a.albumCount} albums)\n`);
-      for (const a of r.albums) process.stdout.write(`album   ${a.title} — ${a.artist}  (${a.trackCount} tracks)\n`);
+      for (const a of r.albums) process.stdout.write(`album   ${albumUri(a.id)}  ${a.title} — ${a.artist}  (${a.trackCount} tracks)\n`);
       for (const t of r.tracks) process.stdout.write(`track   ${t.uri}  ${t.title} — ${t.artist} · ${t.album}  ${formatDuration(t.durationMs)}\n`);
       if (!r.artists.length && !r.albums.length && !r.tracks.length) process.stdout.write('nothing found\n');
     });
