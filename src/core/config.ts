@@ -12,6 +12,40 @@ export interface TunemeshConfig {
   apMaxAheadMs: number;
   /** Below this much buffered audio the client is in emergency mode, ms. @default 3000 (P2P'10 lectures) */
   emergencyBufferMs: number;
+  /**
+   * Below this much buffered audio (but above `emergencyBufferMs`) the buffer is "low": the AP
+   * joins the peers for the chunks up to `apMaxAheadMs` ahead of the playback point; at or above
+   * it the buffer is "comfortably ahead" and only peers are asked. P2P'10 slides: "If local buffer
+   * is sufficiently filled, only download from peer-to-peer overlay; if buffer is getting low,
+   * download from central server as well", without a number. 10 s is the lectures' point at which
+   * a next track without peers goes to the AP (`prefetchApFallbackMs`), and lies between
+   * `emergencyBufferMs` and `apMaxAheadMs`, so the AP refills a low buffer to above it. It is
+   * also the lead a peer must keep while the AP could step in: a peer is given a chunk only if it
+   * is expected to bring it at least this long before the chunk plays.
+   * @default 10000 (ours; rule P2P'10)
+   */
+  lowBufferMs: number;
+  /**
+   * A chunk request is slow when nothing of it (and nothing else from its source) arrived for
+   * longer than this many times the time one chunk takes at the source's measured average rate
+   * (never less than `slowRequestMinMs`); it is then re-sent to another peer, or to the AP when
+   * its chunks are urgent. P2P'10 slides: "If a remote peer is slow, re-request data from new
+   * peers"; lectures: "if a peer happens to be too slow, another peer is used". @default 4 (ours)
+   */
+  slowRequestFactor: number;
+  /**
+   * Least silence before a request counts as slow, ms: covers the first chunk's round trip and
+   * a wait for an upload slot, and keeps rate jitter on fast links from re-sending requests.
+   * @default 1000 (ours)
+   */
+  slowRequestMinMs: number;
+  /**
+   * Audio time per urgency level of a chunk request: a chunk due to play within this many ms is
+   * urgency 0, the next step 1, and so on up to 254; chunks behind the playback point are 255 (the
+   * wire field is one byte). Uploaders and the AP serve lower values first. P2P'10: requests
+   * "inform peers about urgency"; the scale is ours. @default 1000 (ours)
+   */
+  urgencyStepMs: number;
   /** Search peers for the next track this long before the current one ends, ms. @default 30000 (P2P'10 lectures) */
   prefetchPeerSearchMs: number;
   /** Fetch the next track's start from the AP this long before the end if no peer was found, ms. @default 10000 (P2P'10 lectures) */
@@ -137,6 +171,10 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   emergencyBufferMs: 3_000,
   prefetchPeerSearchMs: 30_000,
   prefetchApFallbackMs: 10_000,
+  lowBufferMs: 10_000,
+  slowRequestFactor: 4,
+  slowRequestMinMs: 1_000,
+  urgencyStepMs: 1_000,
   cacheFractionOfFreeDisk: 0.1,
   cacheMaxBytes: 10 * 1024 * MiB,
   cacheMinBytes: 50 * MiB,
