@@ -112,10 +112,15 @@ export class ClientDaemon {
       log: opts.log,
     });
     this.lookup = new PeerLookup(this.ap, node, opts.log);
-    this.fetcher = new TrackFetcher(this.ap, cache, opts.config.chunkSize, {
+    this.fetcher = new TrackFetcher(this.ap, cache, opts.config, {
       log: opts.log,
       peers: this.lookup,
-      prefixMs: opts.config.randomAccessPrefixMs,
+      // The scheduler plans around where the listener is (the playback clocks of the plays).
+      playback: (fileId, now) => this.plays.playbackOf(fileId, now),
+      // Emergency mode (buffer under 3 s): stop uploading while it lasts (DESIGN §3).
+      onEmergency: (on) => {
+        for (const peerId of node.uploads.setEmergency(on)) node.refuseWaiting(peerId);
+      },
       // A file downloaded for a play and verified complete: the tracker learns we have it.
       onComplete: (fileId) => {
         if (opts.role === 'leecher') return; // a leecher never announces (DESIGN §3)
@@ -357,6 +362,9 @@ export class ClientDaemon {
         search: this.node.search.stats(),
         connectBacks: { asked: this.lookup.stats.connectBacksAsked, succeeded: this.lookup.stats.connectBacksSucceeded },
       },
+      // Requests to the AP by reason: first seconds, emergency, no peer, prefetch fallback, slow peer.
+      apRequests: this.fetcher.apRequests,
+      emergency: this.fetcher.emergency,
     };
   }
 

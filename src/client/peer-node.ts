@@ -352,6 +352,20 @@ export class PeerNode extends EventEmitter<Events> {
 
   private readonly waiting = new Map<string, { job: Parameters<ChunkPump['enqueue']>[0]; unpin: () => void }[]>();
 
+  /**
+   * Emergency mode took a peer's upload slot or queue place (UploadSlots.setEmergency): its
+   * waiting requests are answered busy so it fetches elsewhere; running ones are cancelled.
+   */
+  refuseWaiting(peerId: string): void {
+    const peer = this.links.get(peerId);
+    for (const j of this.waiting.get(peerId) ?? []) {
+      peer?.link.send({ type: 'error', code: 'busy', message: 'not uploading: low on buffer' }, j.job.requestId);
+      j.unpin();
+    }
+    this.waiting.delete(peerId);
+    peer?.pump.refuseAll('not uploading: low on buffer');
+  }
+
   /** A peer's uploads are done (or it left): give its slot to the next waiting peer. */
   private releaseSlot(peer: PeerLink): void {
     let next = this.uploads.release(peer.peerId);

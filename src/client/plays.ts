@@ -140,6 +140,15 @@ export class Plays {
     }
   }
 
+  /** Where the listener is in a file being played now: what the scheduler plans around. */
+  playbackOf(fileId: string, now: number): { positionMs: number; playing: boolean } | undefined {
+    let latest: ActivePlay | undefined;
+    for (const p of this.active.values()) if (p.track.fileId === fileId && (!latest || p.record.id > latest.record.id)) latest = p;
+    if (!latest) return undefined;
+    const state = latest.clock.state;
+    return { positionMs: latest.clock.positionMs(now), playing: state === 'playing' || state === 'stalled' };
+  }
+
   record(id: number): PlayRecord | undefined {
     return this.history.find((r) => r.id === id);
   }

@@ -6,7 +6,9 @@
  */
 import type { TrackInfo } from '../core/track.ts';
 import { chunkCount } from '../core/track.ts';
-import { InOrderScheduler, SERVER, type ChunkAssignment, type SourceView } from '../core/scheduler.ts';
+import { StreamingScheduler, SERVER, newApRequestCounters, type ApRequestCounters, type StreamAssignment, type StreamSource } from '../core/streaming-scheduler.ts';
+import { audioTimeAt } from '../core/playback-clock.ts';
+import type { TunemeshConfig } from '../core/config.ts';
 import type { ApConnection, OnChunk } from './ap-connection.ts';
 import type { DiskCache } from './disk-cache.ts';
 
@@ -31,10 +33,10 @@ export interface TrackFetcherOptions {
   batchChunks?: number;
   /** Requests in flight per source. @default 3 */
   pipeline?: number;
-  /** How long a download waits for the peer lookup before asking the AP, ms. @default 300 */
-  lookupWaitMs?: number;
-  /** Audio the AP serves from the playback point while the overlay search runs, ms. @default 15000 */
-  prefixMs?: number;
+  /** Where the listener is in a file being played (from the playback clocks). */
+  playback?: (fileId: string, now: number) => { positionMs: number; playing: boolean } | undefined;
+  /** Emergency mode changed (buffer under 3 s): the client stops uploading while it lasts. */
+  onEmergency?: (on: boolean) => void;
   /** Peers to look up and fetch from; without it every chunk comes from the AP. */
   peers?: PeerSources;
   /** Called when a file this process downloaded is complete and verified (the client announces it). */
@@ -43,6 +45,7 @@ export interface TrackFetcherOptions {
 }
 
 interface Request {
+  id: number;
   source: string;
   first: number;
   count: number;
@@ -54,8 +57,11 @@ interface Download {
   total: number;
   wantFrom: number;
   inFlight: Set<number>;
-  requests: Set<Request>;
-  scheduler: InOrderScheduler;
+  requests: Map<number, Request>;
+  /** Chunks asked of the AP for a player's probe of the file's end, outside the scheduler. */
+  probeInFlight: Set<number>;
+  scheduler: StreamingScheduler;
+  emergency: boolean;
   /** Consecutive failed AP requests. */
   failures: number;
   wake?: NodeJS.Timeout;
@@ -70,13 +76,18 @@ export class TrackFetcher {
   private readonly sources = new Map<string, Map<number, ChunkSource>>();
   /** Chunk bytes received, by source. */
   readonly received = { server: 0, peer: 0 };
+  /** AP requests and chunks by reason (first seconds, emergency, no peer, prefetch fallback, slow peer). */
+  readonly apRequests: ApRequestCounters = newApRequestCounters();
+  private readonly chunkSize: number;
+  private probeIds = -1;
 
   constructor(
     private readonly ap: ApConnection,
     private readonly cache: DiskCache,
-    private readonly chunkSize: number,
+    private readonly config: TunemeshConfig,
     private readonly opts: TrackFetcherOptions = {},
   ) {
+    this.chunkSize = config.chunkSize;
     // Chunks this process fetched mark the files it downloaded (as opposed to found cached).
     cache.on('complete', (fileId: string) => {
       if (this.sources.has(fileId)) this.opts.onComplete?.(fileId);
@@ -103,12 +114,10 @@ export class TrackFetcher {
     let d = this.downloads.get(track.fileId);
     if (!d) {
       d = this.startDownload(track, fromChunk);
-    } else if (fromChunk !== d.wantFrom && !d.inFlight.has(fromChunk) && !this.cache.hasChunk(track.fileId, fromChunk)) {
-      // A seek: drop the requests for audio the listener skipped and start at the new point.
+    } else if (fromChunk !== d.wantFrom) {
+      // A seek is a new random access; the scheduler drops what the listener skipped.
       d.wantFrom = fromChunk;
-      for (const r of d.requests) r.cancel();
-      d.requests.clear();
-      d.inFlight.clear();
+      d.scheduler.seek();
     }
     this.pump(d);
   }
@@ -127,7 +136,7 @@ export class TrackFetcher {
       if (this.cache.hasChunk(track.fileId, i) || d.inFlight.has(i)) continue;
       let n = 1;
       while (i + n <= last && !this.cache.hasChunk(track.fileId, i + n) && !d.inFlight.has(i + n)) n++;
-      this.request(d, { source: SERVER, first: i, count: n });
+      this.probe(d, i, n);
       i += n - 1;
     }
     this.pump(d);
@@ -136,7 +145,7 @@ export class TrackFetcher {
   stop(): void {
     for (const d of this.downloads.values()) {
       clearTimeout(d.wake);
-      for (const r of d.requests) r.cancel();
+      for (const r of d.requests.values()) r.cancel();
     }
     this.downloads.clear();
   }
@@ -147,14 +156,10 @@ export class TrackFetcher {
       total: chunkCount(track.bytes, this.chunkSize),
       wantFrom: fromChunk,
       inFlight: new Set(),
-      requests: new Set(),
-      scheduler: new InOrderScheduler(performance.now(), {
-        batchChunks: this.opts.batchChunks,
-        pipeline: this.opts.pipeline,
-        lookupWaitMs: this.opts.peers ? this.opts.lookupWaitMs : 0,
-        // About randomAccessPrefixMs of audio (P2P'10: ~15 s from the AP at once).
-        prefixChunks: Math.ceil(((track.bitrate / 8) * (this.opts.prefixMs ?? 15_000)) / 1000 / this.chunkSize),
-      }),
+      requests: new Map(),
+      probeInFlight: new Set(),
+      scheduler: new StreamingScheduler(track, this.config, { batchChunks: this.opts.batchChunks, pipeline: this.opts.pipeline, counters: this.apRequests }),
+      emergency: false,
       failures: 0,
     };
     this.downloads.set(track.fileId, d);
@@ -188,47 +193,97 @@ export class TrackFetcher {
       this.finish(d);
       return;
     }
-    const counts = new Map<string, number>();
-    for (const r of d.requests) counts.set(r.source, (counts.get(r.source) ?? 0) + 1);
-    const connected: SourceView[] = [{ id: SERVER, inFlight: counts.get(SERVER) ?? 0 }];
-    for (const peerId of d.scheduler.usablePeers()) {
-      if (this.opts.peers?.isConnected(peerId)) connected.push({ id: peerId, inFlight: counts.get(peerId) ?? 0 });
+    const now = performance.now();
+    const sources: StreamSource[] = [];
+    if (this.ap.connected) sources.push({ id: SERVER });
+    for (const peerId of d.scheduler.usablePeers()) if (this.opts.peers?.isConnected(peerId)) sources.push({ id: peerId });
+    const playback = this.opts.playback?.(fileId, now) ?? { positionMs: audioTimeAt(d.track, d.wantFrom * this.chunkSize), playing: false };
+    const decision = d.scheduler.next(now, {
+      ...playback,
+      held: (i) => this.cache.hasChunk(fileId, i) || d.probeInFlight.has(i),
+      sources,
+    });
+    for (const id of decision.cancel) {
+      const r = d.requests.get(id);
+      if (!r) continue;
+      d.requests.delete(id);
+      r.cancel();
+      for (let i = r.first; i < r.first + r.count; i++) d.inFlight.delete(i);
     }
-    const wanted = (i: number) => !d.inFlight.has(i) && !this.cache.hasChunk(fileId, i);
-    for (const a of d.scheduler.next(performance.now(), d.total, d.wantFrom, wanted, connected)) this.request(d, a);
+    for (const a of decision.assign) this.request(d, a);
+    if (decision.emergency !== d.emergency) {
+      d.emergency = decision.emergency;
+      this.opts.onEmergency?.(this.emergency);
+    }
     clearTimeout(d.wake);
     const wakeAt = d.scheduler.wakeAt();
-    if (d.requests.size === 0 && wakeAt !== undefined) {
+    if (wakeAt !== undefined) {
       d.wake = setTimeout(() => this.pump(d), Math.max(1, wakeAt - performance.now()));
       d.wake.unref?.();
     }
   }
 
+  /** True while any download is in emergency mode. */
+  get emergency(): boolean {
+    for (const d of this.downloads.values()) if (d.emergency) return true;
+    return false;
+  }
+
   private finish(d: Download): void {
     clearTimeout(d.wake);
-    for (const r of d.requests) r.cancel();
+    for (const r of d.requests.values()) r.cancel();
+    d.requests.clear();
     if (this.downloads.get(d.track.fileId) === d) this.downloads.delete(d.track.fileId);
+    if (d.emergency) {
+      d.emergency = false;
+      this.opts.onEmergency?.(this.emergency);
+    }
+  }
+
+  /** A player's probe of the file's end: straight from the AP, outside the scheduler's plan. */
+  private probe(d: Download, first: number, count: number): void {
+    const fileId = d.track.fileId;
+    for (let i = first; i < first + count; i++) d.probeInFlight.add(i);
+    const writes: Promise<void>[] = [];
+    const handle = this.ap.fetchChunks(fileId, first, count, 0, (index, data) => {
+      this.noteSource(fileId, index, 'server', data.length);
+      writes.push(this.cache.writeChunk(fileId, index, data));
+    });
+    handle.done
+      .then(() => Promise.all(writes))
+      .catch((err: Error) => this.opts.log?.(`client: AP: probe chunks ${first}+${count} of ${fileId}: ${err.message}`))
+      .finally(() => {
+        for (let i = first; i < first + count; i++) d.probeInFlight.delete(i);
+        this.pump(d);
+      });
+    this.probeIds--;
+  }
+
+  private noteSource(fileId: string, index: number, kind: ChunkSource, bytes: number): void {
+    let sources = this.sources.get(fileId);
+    if (!sources) this.sources.set(fileId, (sources = new Map()));
+    sources.set(index, kind);
+    this.received[kind] += bytes;
   }
 
   /** Sends one request to its source and writes what arrives to the cache. */
-  private request(d: Download, a: ChunkAssignment): void {
+  private request(d: Download, a: StreamAssignment): void {
     const fileId = d.track.fileId;
     for (let i = a.first; i < a.first + a.count; i++) d.inFlight.add(i);
-    let sources = this.sources.get(fileId);
-    if (!sources) this.sources.set(fileId, (sources = new Map()));
     const kind: ChunkSource = a.source === SERVER ? 'server' : 'peer';
     const writes: Promise<void>[] = [];
     const onChunk: OnChunk = (index, data) => {
-      sources.set(index, kind);
-      this.received[kind] += data.length;
+      this.noteSource(fileId, index, kind, data.length);
+      d.scheduler.chunkArrived(performance.now(), a.id, index);
       writes.push(this.cache.writeChunk(fileId, index, data));
     };
     const handle =
       a.source === SERVER
-        ? this.ap.fetchChunks(fileId, a.first, a.count, 0, onChunk)
-        : this.opts.peers!.fetchChunks(a.source, fileId, a.first, a.count, 0, onChunk);
-    const req: Request = { source: a.source, first: a.first, count: a.count, cancel: handle.cancel };
-    d.requests.add(req);
+        ? this.ap.fetchChunks(fileId, a.first, a.count, a.urgency, onChunk)
+        : this.opts.peers!.fetchChunks(a.source, fileId, a.first, a.count, a.urgency, onChunk);
+    const req: Request = { id: a.id, source: a.source, first: a.first, count: a.count, cancel: handle.cancel };
+    d.requests.set(a.id, req);
+    let ok = true;
     handle.done
       .then(() => Promise.all(writes))
       .then(
@@ -236,15 +291,17 @@ export class TrackFetcher {
           if (a.source === SERVER) d.failures = 0;
         },
         (err: Error) => {
+          ok = false;
           this.opts.log?.(`client: ${a.source === SERVER ? 'AP' : `peer ${a.source}`}: chunks ${a.first}+${a.count} of ${fileId}: ${err.name}: ${err.message}`);
-          // A peer that fails is not asked again for this file: the rest comes from elsewhere.
           if (a.source === SERVER) d.failures++;
-          else d.scheduler.peerFailed(a.source);
         },
       )
       .finally(() => {
-        if (!d.requests.delete(req)) return; // cancelled by a seek; the new requests run
+        if (d.requests.get(a.id) !== req) return; // cancelled: the scheduler already moved on
+        d.requests.delete(a.id);
         for (let i = a.first; i < a.first + a.count; i++) d.inFlight.delete(i);
+        // A failed peer request marks that peer unusable for this file inside the scheduler.
+        d.scheduler.requestEnded(performance.now(), a.id, ok);
         if (d.failures >= MAX_FAILURES) {
           // Given up after repeated failures: the next play of the file starts a new download.
           this.finish(d);

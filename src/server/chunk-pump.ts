@@ -65,6 +65,17 @@ export class ChunkPump {
     if (gone.length > 0 && this.jobs.length === 0 && !this.running) this.onIdle?.();
   }
 
+  /** Answers every queued request `busy` and drops it (the uploader stopped uploading). */
+  refuseAll(reason: string): void {
+    const jobs = this.jobs;
+    this.jobs = [];
+    for (const j of jobs) {
+      this.link.send({ type: 'error', code: 'busy', message: reason }, j.requestId);
+      j.onDone?.();
+    }
+    if (jobs.length > 0 && !this.running) this.onIdle?.();
+  }
+
   stop(): void {
     this.stopped = true;
     for (const j of this.jobs) j.onDone?.();
