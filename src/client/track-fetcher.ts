@@ -79,7 +79,6 @@ export class TrackFetcher {
   /** AP requests and chunks by reason (first seconds, emergency, no peer, prefetch fallback, slow peer). */
   readonly apRequests: ApRequestCounters = newApRequestCounters();
   private readonly chunkSize: number;
-  private probeIds = -1;
 
   constructor(
     private readonly ap: ApConnection,
@@ -256,7 +255,6 @@ export class TrackFetcher {
         for (let i = first; i < first + count; i++) d.probeInFlight.delete(i);
         this.pump(d);
       });
-    this.probeIds--;
   }
 
   private noteSource(fileId: string, index: number, kind: ChunkSource, bytes: number): void {

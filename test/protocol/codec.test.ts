@@ -4,27 +4,18 @@ import fc from 'fast-check';
 import { decodeMessage, encodeMessage, LIMITS, MESSAGE_TYPE_IDS, typeIdOf } from '../../src/protocol/codec.ts';
 import {
   InvalidFieldError,
-  ProtocolError,
   TrailingBytesError,
   TruncatedError,
   UnknownMessageTypeError,
 } from '../../src/protocol/errors.ts';
 import type { Message } from '../../src/protocol/messages.ts';
 import { allSamples, messageArb, sampleFileId, sampleMessages, sampleMetrics, samplePeer, samplePeerId, sampleTrack } from './samples.ts';
+import { throwsNamed } from './assertions.ts';
 
 function roundTrip(msg: Message): Message {
   return decodeMessage(typeIdOf(msg.type), encodeMessage(msg));
 }
 
-/** Asserts `fn` throws an error of class `cls` (checked by name, as production code does). */
-function throwsNamed(fn: () => unknown, cls: { name: string }, field?: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof Error, 'an Error');
-    assert.equal(err.name, cls.name, `${err.name}: ${err.message}`);
-    if (field !== undefined) assert.equal((err as ProtocolError).field, field);
-    return true;
-  });
-}
 
 /** Hand-built payload bytes. */
 const bytes = (...parts: (number | number[] | Uint8Array)[]) =>

@@ -2,21 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeMessage, encodeMessage, LIMITS, MESSAGE_TYPE_IDS, nullableUint, typeIdOf, type State } from '../../src/protocol/codec.ts';
-import { InvalidFieldError, TrailingBytesError, TruncatedError, type ProtocolError } from '../../src/protocol/errors.ts';
+import { InvalidFieldError, TrailingBytesError, TruncatedError } from '../../src/protocol/errors.ts';
 import { encodeFrame } from '../../src/protocol/framing.ts';
 import type { Message } from '../../src/protocol/messages.ts';
 import { samplePlaylist, sampleTrack } from './samples.ts';
+import { throwsNamed } from './assertions.ts';
 
 const roundTrip = (msg: Message): Message => decodeMessage(typeIdOf(msg.type), encodeMessage(msg));
 
-function throwsNamed(fn: () => unknown, cls: { name: string }, field?: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof Error, 'an Error');
-    assert.equal(err.name, cls.name, `${err.name}: ${err.message}`);
-    if (field !== undefined) assert.equal((err as ProtocolError).field, field);
-    return true;
-  });
-}
 
 const refuses = (msg: unknown, field?: string) => throwsNamed(() => encodeMessage(msg as Message), InvalidFieldError, field);
 const bytes = (...parts: (number | number[] | Uint8Array)[]) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'number' ? [p] : [...p])));
