@@ -8,6 +8,10 @@ import path from 'node:path';
 import type { TunemeshConfig } from '../core/config.ts';
 import { defaultCacheSize } from '../core/cache-policy.ts';
 import type { TrackInfo } from '../core/track.ts';
+import { PlayQueue } from '../core/play-queue.ts';
+import { startByteFor } from '../core/playback-clock.ts';
+import { timeForByte } from '../audio/ogg.ts';
+import { LIMITS } from '../protocol/codec.ts';
 import type { SearchResult } from '../server/catalog.ts';
 import type { Message, MessageOf, MessageType, MetricsReport, PlaylistInfo, Role } from '../protocol/messages.ts';
 import { albumUri, parseUri, type UriKind } from '../protocol/uris.ts';
@@ -17,7 +21,7 @@ import { PeerNode } from './peer-node.ts';
 import { PeerLookup } from './peer-lookup.ts';
 import { DiskCache } from './disk-cache.ts';
 import { TrackFetcher } from './track-fetcher.ts';
-import { Plays } from './plays.ts';
+import { Plays, heldChunks } from './plays.ts';
 import { startHttpApi, type HttpApi } from './http-api.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -41,6 +45,8 @@ export interface ClientOptions {
   peerHost?: string;
   /** Cap on bytes per second uploaded to each peer; 0 = none. @default 0 */
   maxUploadRate?: number;
+  /** Port peers should dial, when a port forward or proxy stands in front of `peerPort`. @default the listen port */
+  advertisePort?: number;
   /** A leecher (a phone on battery) downloads from peers but never serves, announces or gets queries (DESIGN §3). @default 'peer' */
   role?: Role;
   config: TunemeshConfig;
@@ -75,6 +81,33 @@ const PLAYLIST_READ_ATTEMPTS = 3;
 
 /** How often a client sends its metric report to the AP, ms. */
 const METRICS_INTERVAL_MS = 30_000;
+/**
+ * How often the daemon checks whether the next track of the queue is due for prefetching
+ * (30 s before the current one ends); the 10 s AP fallback is timed by the scheduler itself.
+ */
+const PREFETCH_CHECK_MS = 250;
+
+/** A track of the play queue as `/api/queue` shows it. */
+export type QueuedTrack = Pick<TrackInfo, 'id' | 'uri' | 'title' | 'artist' | 'album' | 'durationMs' | 'bytes'>;
+
+/** The play queue as `/api/queue` shows it. */
+export interface QueueState {
+  tracks: QueuedTrack[];
+  /** Index of the current track; equal to the length once the queue has played out. */
+  position: number;
+  /** The track the player should play now, if any. */
+  current: QueuedTrack | null;
+  /** The track after it: prefetched from 30 s before the current one ends. */
+  next: QueuedTrack | null;
+  /** The next track's download, once started. */
+  prefetch: { trackId: string; complete: boolean } | null;
+  /** Prefetches started; plays of the next track (played on or skipped to); those whose start was already held. */
+  stats: { prefetches: number; sequentialPlays: number; prefetchedStarts: number };
+}
+
+function queued(t: TrackInfo): QueuedTrack {
+  return { id: t.id, uri: t.uri, title: t.title, artist: t.artist, album: t.album, durationMs: t.durationMs, bytes: t.bytes };
+}
 
 export class ClientDaemon {
   readonly ap: ApConnection;
@@ -86,6 +119,16 @@ export class ClientDaemon {
   private readonly startedAt = Date.now();
 
   readonly lookup: PeerLookup;
+  /** What the listener plays one after another; its next track is prefetched. */
+  readonly queue: PlayQueue<TrackInfo>;
+  /** The next track of the queue while it is being prefetched. */
+  private prefetch?: TrackInfo;
+  /** The chunks of the prefetched track the cache held before the prefetch: its play counts only those as the cache source. */
+  private prefetchHeld?: Uint8Array;
+  /** The track the listener skipped to: its play is sequential. */
+  private skippedTo?: string;
+  private readonly queueStats = { prefetches: 0, sequentialPlays: 0, prefetchedStarts: 0 };
+  private prefetchTimer?: NodeJS.Timeout;
   /** Files announced to the tracker since start. */
   announced = 0;
   private metricsTimer?: NodeJS.Timeout;
@@ -107,16 +150,18 @@ export class ClientDaemon {
       password: opts.password,
       role: opts.role ?? 'peer',
       peerId,
-      listenPort: node.listenPort,
+      listenPort: node.advertisedPort,
       config: opts.config,
       log: opts.log,
     });
     this.lookup = new PeerLookup(this.ap, node, opts.log);
+    this.queue = new PlayQueue(opts.config);
     this.fetcher = new TrackFetcher(this.ap, cache, opts.config, {
       log: opts.log,
       peers: this.lookup,
-      // The scheduler plans around where the listener is (the playback clocks of the plays).
-      playback: (fileId, now) => this.plays.playbackOf(fileId, now),
+      // The scheduler plans around where the listener is (the playback clocks of the plays), and
+      // around when the next track of the queue starts.
+      playback: (fileId, now) => this.plays.playbackOf(fileId, now) ?? this.prefetchPlayback(fileId, now),
       // Emergency mode (buffer under 3 s): stop uploading while it lasts (DESIGN §3).
       onEmergency: (on) => {
         for (const peerId of node.uploads.setEmergency(on)) node.refuseWaiting(peerId);
@@ -166,6 +211,7 @@ export class ClientDaemon {
       config: opts.config,
       cache,
       maxUploadRate: opts.maxUploadRate,
+      advertisePort: opts.advertisePort,
       log: opts.log,
     });
     const daemon = new ClientDaemon(opts, cache, peerId, node);
@@ -173,6 +219,8 @@ export class ClientDaemon {
       await daemon.ap.start();
       daemon.metricsTimer = setInterval(() => daemon.ap.send({ type: 'metrics', report: daemon.metricsReport() }), METRICS_INTERVAL_MS);
       daemon.metricsTimer.unref();
+      daemon.prefetchTimer = setInterval(() => daemon.checkPrefetch(), PREFETCH_CHECK_MS);
+      daemon.prefetchTimer.unref();
       daemon.http = await startHttpApi(daemon, opts.httpHost ?? '127.0.0.1', opts.httpPort);
     } catch (err) {
       await daemon.stop();
@@ -306,6 +354,136 @@ export class ClientDaemon {
     }
   }
 
+  /**
+   * Starts a play of `track` at byte `start` (0 = from the start) for a player, and makes sure
+   * its audio is on the way. The queue follows: a play of its next track advances it (a
+   * sequential play, whose start was prefetched), and the track the listener left stops
+   * downloading. Returns the play's id.
+   */
+  async startPlay(track: TrackInfo, start: number): Promise<number> {
+    const before = this.queue.current;
+    const move = this.queue.played(track.id);
+    if ((move === 'next' || move === 'jump') && before && before.id !== track.id) this.leave(before);
+    const sequential = start === 0 && (move === 'next' || (move === 'current' && this.skippedTo === track.id));
+    this.skippedTo = undefined;
+    const heldBefore = this.prefetch?.id === track.id ? this.prefetchHeld : undefined;
+    if (this.prefetch?.id === track.id) this.prefetch = undefined;
+    if (sequential) {
+      this.queueStats.sequentialPlays++;
+      if (this.cache.contiguousEnd(track.fileId, 0) > 0) this.queueStats.prefetchedStarts++;
+    }
+    this.plays.endTrack(track.id);
+    // Decoding resumes at the Ogg page holding the position, which may start a chunk earlier.
+    const pageStart = Math.min(start, startByteFor(track, start > 0 ? timeForByte(track.seekIndex, start) : 0));
+    await this.fetcher.want(track, Math.floor(pageStart / this.config.chunkSize));
+    return this.plays.start(track, start, sequential ? 'sequential' : 'random', heldBefore);
+  }
+
+  /** Replaces the play queue with the tracks of `uris` (tracks, albums, playlists) and `trackIds`, in order. */
+  async setQueue(refs: { uris?: string[]; trackIds?: string[] }, start: number): Promise<QueueState> {
+    const tracks = await this.tracksOf(refs);
+    if (tracks.length > 0 && start >= tracks.length) throw new RangeError(`start ${start} is past the ${tracks.length} queued tracks`);
+    this.queue.set(tracks, tracks.length === 0 ? 0 : start);
+    this.skippedTo = undefined;
+    this.checkPrefetch();
+    return this.queueState();
+  }
+
+  /** Adds tracks at the end of the play queue. */
+  async appendToQueue(refs: { uris?: string[]; trackIds?: string[] }): Promise<QueueState> {
+    const tracks = await this.tracksOf(refs);
+    if (this.queue.tracks.length + tracks.length > LIMITS.playlistTracks) throw new RangeError(`the queue holds at most ${LIMITS.playlistTracks} tracks`);
+    this.queue.append(tracks);
+    this.checkPrefetch();
+    return this.queueState();
+  }
+
+  /** The listener moves on to the next track of the queue (skip); the player plays `current` next. */
+  skip(): QueueState {
+    const left = this.queue.current;
+    const now = this.queue.skip();
+    if (left) this.leave(left);
+    this.skippedTo = now?.id;
+    this.checkPrefetch();
+    return this.queueState();
+  }
+
+  clearQueue(): QueueState {
+    this.queue.clear();
+    this.skippedTo = undefined;
+    this.checkPrefetch();
+    return this.queueState();
+  }
+
+  queueState(): QueueState {
+    const current = this.queue.current;
+    const next = this.queue.upcoming;
+    return {
+      tracks: this.queue.tracks.map(queued),
+      position: this.queue.position,
+      current: current ? queued(current) : null,
+      next: next ? queued(next) : null,
+      prefetch: this.prefetch ? { trackId: this.prefetch.id, complete: this.cache.isComplete(this.prefetch.fileId) } : null,
+      stats: { ...this.queueStats },
+    };
+  }
+
+  private async tracksOf(refs: { uris?: string[]; trackIds?: string[] }): Promise<TrackInfo[]> {
+    const tracks: TrackInfo[] = [];
+    for (const uri of refs.uris ?? []) tracks.push(...(await this.resolve(uri)).tracks);
+    for (const id of refs.trackIds ?? []) tracks.push(await this.trackInfo(id));
+    if (tracks.length > LIMITS.playlistTracks) throw new RangeError(`the queue holds at most ${LIMITS.playlistTracks} tracks`);
+    return tracks;
+  }
+
+  /** The listener left a track of the queue: its play ends and, unless complete, its download stops. */
+  private leave(track: TrackInfo): void {
+    this.plays.endTrack(track.id);
+    if (!this.cache.isComplete(track.fileId)) this.fetcher.drop(track.fileId);
+  }
+
+  /** Audio left of the queue's current track while it is being played, ms. */
+  private remainingOfCurrent(now: number): number | undefined {
+    const current = this.queue.current;
+    const at = current && this.plays.playbackOf(current.fileId, now);
+    return at ? Math.max(0, current.durationMs - at.positionMs) : undefined;
+  }
+
+  /** For the scheduler: the next track of the queue starts when the current one ends. */
+  private prefetchPlayback(fileId: string, now: number): { positionMs: number; playing: boolean; startsInMs: number } | undefined {
+    if (this.prefetch?.fileId !== fileId) return undefined;
+    // Once the current track has ended (or was never started), the next one is due now.
+    return { positionMs: 0, playing: false, startsInMs: this.remainingOfCurrent(now) ?? 0 };
+  }
+
+  /**
+   * From 30 s before the current track of the queue ends, downloads the next one (peers first;
+   * the scheduler turns to the AP 10 s before if none is found); drops a prefetch the listener
+   * moved away from.
+   */
+  private checkPrefetch(): void {
+    const stale = this.prefetch;
+    // A prefetch the listener skipped to stays until its play starts; others the queue left are dropped.
+    if (stale && stale.id !== this.queue.upcoming?.id && stale.id !== this.queue.current?.id) {
+      this.prefetch = undefined;
+      if (!this.plays.playbackOf(stale.fileId, systemClock.now())) this.fetcher.drop(stale.fileId);
+    }
+    if (this.prefetch) return;
+    const target = this.queue.prefetchTarget(this.remainingOfCurrent(systemClock.now()));
+    if (!target || this.cache.isComplete(target.track.fileId)) return;
+    this.prefetch = target.track;
+    this.prefetchHeld = heldChunks(this.cache, target.track, this.config.chunkSize);
+    this.queueStats.prefetches++;
+    // Albums and playlists list tracks without their seek index; the download needs it.
+    this.trackInfo(target.track.id)
+      .then((track) => {
+        if (this.prefetch?.id !== track.id) return;
+        this.prefetch = track;
+        return this.fetcher.want(track, 0);
+      })
+      .catch((err: Error) => this.opts.log?.(`client: prefetch of ${target.track.id}: ${err.message}`));
+  }
+
   /** Resolves when a chunk of the file arrives, or after `timeoutMs` (rejects then). */
   waitForData(fileId: string, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -350,6 +528,7 @@ export class ClientDaemon {
       peers: {
         peerId: this.peerId,
         listenPort: this.node.listenPort,
+        advertisedPort: this.node.advertisedPort,
         reachable: this.lookup.reachable,
         connected: this.node.connectedPeers.length,
         announced: this.announced,
@@ -391,6 +570,7 @@ export class ClientDaemon {
 
   async stop(): Promise<void> {
     clearInterval(this.metricsTimer);
+    clearInterval(this.prefetchTimer);
     this.plays.stop();
     this.fetcher.stop();
     this.ap.close();

@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ClientDaemon } from './daemon.ts';
 import type { TrackInfo } from '../core/track.ts';
-import { startByteFor } from '../core/playback-clock.ts';
-import { timeForByte } from '../audio/ogg.ts';
 import { LIMITS } from '../protocol/codec.ts';
 
 /** A request the endpoint refuses, with its HTTP status. */
@@ -43,7 +41,7 @@ export interface HttpApi {
 /** The HTTP status for a failed request: its own, or one for the AP's error code. */
 function statusOf(err: Error): number {
   if (err instanceof HttpError) return err.status;
-  if (err.name === 'InvalidUriError') return 400;
+  if (err.name === 'InvalidUriError' || err instanceof RangeError) return 400;
   if (err.name === 'RemoteError') {
     const code = (err as { code?: string }).code;
     if (code === 'not-found') return 404;
@@ -214,6 +212,29 @@ const ROUTES: Route[] = [
       sendJson(res, 200, { playlist: await daemon.removeFromPlaylist(id, position) });
     },
   },
+  // the play queue: its next track is prefetched (DESIGN §3, sequential playback)
+  { method: 'GET', path: /^\/api\/queue$/, handle: ({ daemon, res }) => sendJson(res, 200, daemon.queueState()) },
+  {
+    method: 'POST',
+    path: /^\/api\/queue$/,
+    async handle({ daemon, req, res }) {
+      const body = await readJsonBody(req, ['uris', 'trackIds', 'start']);
+      const start = body.start ?? 0;
+      if (!(Number.isSafeInteger(start) && (start as number) >= 0 && (start as number) < LIMITS.playlistTracks)) {
+        throw new HttpError(400, `start must be an integer from 0 to ${LIMITS.playlistTracks - 1}`);
+      }
+      sendJson(res, 200, await daemon.setQueue(trackRefs(body), start as number));
+    },
+  },
+  {
+    method: 'POST',
+    path: /^\/api\/queue\/tracks$/,
+    async handle({ daemon, req, res }) {
+      sendJson(res, 200, await daemon.appendToQueue(trackRefs(await readJsonBody(req, ['uris', 'trackIds']))));
+    },
+  },
+  { method: 'POST', path: /^\/api\/queue\/next$/, handle: ({ daemon, res }) => sendJson(res, 200, daemon.skip()) },
+  { method: 'DELETE', path: /^\/api\/queue$/, handle: ({ daemon, res }) => sendJson(res, 200, daemon.clearQueue()) },
   {
     method: 'GET',
     path: /^\/api\/resolve$/,
@@ -286,6 +307,22 @@ async function readJsonBody(req: http.IncomingMessage, allowed: string[]): Promi
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) throw new HttpError(400, `unknown field ${JSON.stringify(unknown[0])}; expected ${allowed.join(', ')}`);
   return body as Record<string, unknown>;
+}
+
+/** `uris` (tunemesh track, album or playlist URIs) and `trackIds` of a queue request, checked. */
+function trackRefs(body: Record<string, unknown>): { uris: string[]; trackIds: string[] } {
+  const list = (name: string, valid: (v: string) => boolean): string[] => {
+    const v = body[name] ?? [];
+    if (!Array.isArray(v) || v.length > LIMITS.playlistTracks) throw new HttpError(400, `${name} must be an array of at most ${LIMITS.playlistTracks} entries`);
+    v.forEach((x, i) => {
+      if (typeof x !== 'string' || !valid(x)) throw new HttpError(400, `${name}[${i}] is not valid`);
+    });
+    return v as string[];
+  };
+  const uris = list('uris', (u) => u.length > 0 && u.length <= 200);
+  const trackIds = list('trackIds', (t) => ID.test(t));
+  if (uris.length + trackIds.length === 0) throw new HttpError(400, 'give uris or trackIds (at least one)');
+  return { uris, trackIds };
 }
 
 /**
@@ -383,11 +420,7 @@ async function serveAudio(daemon: ClientDaemon, id: string, req: http.IncomingMe
   if (probe) {
     await daemon.fetcher.fetchRange(track, start, end + 1);
   } else {
-    daemon.plays.endTrack(track.id);
-    // Decoding resumes at the Ogg page holding the position, which may start a chunk earlier.
-    const pageStart = Math.min(start, startByteFor(track, start > 0 ? timeForByte(track.seekIndex, start) : 0));
-    await daemon.fetcher.want(track, Math.floor(pageStart / daemon.config.chunkSize));
-    playId = daemon.plays.start(track, start);
+    playId = await daemon.startPlay(track, start);
     headers['x-tunemesh-play'] = String(playId);
   }
   daemon.cache.touch(fileId);

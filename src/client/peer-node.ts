@@ -36,6 +36,11 @@ export interface PeerNodeOptions {
   cache: DiskCache;
   /** Cap on the bytes per second uploaded to each peer; 0 = none. */
   maxUploadRate?: number;
+  /**
+   * The port peers should dial when it differs from the one listened on: a port forward on a
+   * router (what UPnP sets up) or a proxy in front of the listener. @default the listen port
+   */
+  advertisePort?: number;
   log?: (line: string) => void;
 }
 
@@ -83,7 +88,7 @@ export class PeerNode extends EventEmitter<Events> {
 
   /** How peers reach us: port 0 when they cannot dial us. */
   get self(): PeerAddress {
-    return { peerId: this.opts.peerId, host: this.advertisedHost, port: this.reachable ? this.listenPort : 0 };
+    return { peerId: this.opts.peerId, host: this.advertisedHost, port: this.reachable ? this.advertisedPort : 0 };
   }
 
   /**
@@ -112,6 +117,11 @@ export class PeerNode extends EventEmitter<Events> {
   /** The port peers connect to; 0 when this client accepts no incoming connections. */
   get listenPort(): number {
     return this.listener?.port ?? 0;
+  }
+
+  /** The port peers are told to dial: the advertised one, else the listen port; 0 when none. */
+  get advertisedPort(): number {
+    return this.listenPort === 0 ? 0 : (this.opts.advertisePort ?? this.listenPort);
   }
 
   /** Peers connected now. */
@@ -222,7 +232,7 @@ export class PeerNode extends EventEmitter<Events> {
   }
 
   private hello(): Message {
-    return { type: 'hello', version: PROTOCOL_VERSION, role: this.opts.role, agent: 'tunemesh-client/0.1', peerId: this.opts.peerId, listenPort: this.listenPort };
+    return { type: 'hello', version: PROTOCOL_VERSION, role: this.opts.role, agent: 'tunemesh-client/0.1', peerId: this.opts.peerId, listenPort: this.advertisedPort };
   }
 
   private accept(link: Link, remoteHost: string): void {

@@ -28,10 +28,17 @@ export interface PlayRecord {
   at: string;
   /** Position the play started at, ms into the track. */
   startMs: number;
+  /**
+   * How the listener got here: `sequential` for the next track of the play queue reached by
+   * playing on or skipping (its start was prefetched), `random` for a pick or a seek.
+   */
+  access: 'random' | 'sequential';
   /** Time from the request until playback could start and keep going; null while buffering. */
   latencyMs: number | null;
   stutters: number;
   stallMs: number;
+  /** Why the play ended: played to the end (`finished`), left (`stopped`), or a seek; null while it lasts. */
+  endReason: 'finished' | 'stopped' | 'seek' | null;
   /** Each stutter: ms after the request, position in the track, how long playback paused (null while it is). */
   stutterEvents: { atMs: number; positionMs: number; durationMs: number | null }[];
   state: string;
@@ -48,6 +55,13 @@ interface ActivePlay {
   presentAtStart: Uint8Array;
   counted: Set<number>;
   timer?: NodeJS.Timeout;
+}
+
+/** Which chunks of a track's file the cache holds now: 1 for each held. */
+export function heldChunks(cache: DiskCache, track: Pick<TrackInfo, 'fileId' | 'bytes'>, chunkSize: number): Uint8Array {
+  const held = new Uint8Array(Math.ceil(track.bytes / chunkSize));
+  for (let i = 0; i < held.length; i++) held[i] = cache.hasChunk(track.fileId, i) ? 1 : 0;
+  return held;
 }
 
 /** Plays kept in the stats after they end. */
@@ -69,12 +83,15 @@ export class Plays {
     cache.on('chunk', (fileId: string) => this.onData(fileId));
   }
 
-  /** Starts a play of `track` at byte `startByte` (0 = from the start). */
-  start(track: TrackInfo, startByte: number): number {
+  /**
+   * Starts a play of `track` at byte `startByte` (0 = from the start). Played chunks the cache
+   * held count as the cache source: those held now, or, for a prefetched track, those held
+   * before its prefetch began (`heldBefore`, from {@link heldChunks}); the others count by the
+   * source that brought them.
+   */
+  start(track: TrackInfo, startByte: number, access: PlayRecord['access'] = 'random', heldBefore?: Uint8Array): number {
     const now = this.clock.now();
-    const total = Math.ceil(track.bytes / this.config.chunkSize);
-    const presentAtStart = new Uint8Array(total);
-    for (let i = 0; i < total; i++) presentAtStart[i] = this.cache.hasChunk(track.fileId, i) ? 1 : 0;
+    const presentAtStart = heldBefore ?? heldChunks(this.cache, track, this.config.chunkSize);
     const startMs = startByte > 0 ? timeForByte(track.seekIndex, startByte) : 0;
     const record: PlayRecord = {
       id: this.nextId++,
@@ -83,9 +100,11 @@ export class Plays {
       artist: track.artist,
       at: new Date().toISOString(),
       startMs,
+      access,
       latencyMs: null,
       stutters: 0,
       stallMs: 0,
+      endReason: null,
       stutterEvents: [],
       state: 'buffering',
       sources: { server: 0, peer: 0, cache: 0 },
@@ -192,5 +211,6 @@ export class Plays {
       durationMs: e.durationMs === null ? null : Math.round(e.durationMs),
     }));
     play.record.state = s.state;
+    play.record.endReason = s.endReason;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Downloads the files the player wants into the disk cache. Which chunks to ask for, and from
- * which source, is the scheduler's decision (`src/core/scheduler.ts`); this file carries the
+ * which source, is the streaming scheduler's decision (`src/core/streaming-scheduler.ts`); this file carries the
  * decisions out: it finds peers, sends the requests, writes what arrives, and tells the scheduler
  * what happened.
  */
@@ -33,8 +33,11 @@ export interface TrackFetcherOptions {
   batchChunks?: number;
   /** Requests in flight per source. @default 3 */
   pipeline?: number;
-  /** Where the listener is in a file being played (from the playback clocks). */
-  playback?: (fileId: string, now: number) => { positionMs: number; playing: boolean } | undefined;
+  /**
+   * Where the listener is in a file being played (from the playback clocks), or, for the next
+   * track of the play queue, when it starts (`startsInMs`: a prefetch).
+   */
+  playback?: (fileId: string, now: number) => { positionMs: number; playing: boolean; startsInMs?: number } | undefined;
   /** Emergency mode changed (buffer under 3 s): the client stops uploading while it lasts. */
   onEmergency?: (on: boolean) => void;
   /** Peers to look up and fetch from; without it every chunk comes from the AP. */
@@ -139,6 +142,20 @@ export class TrackFetcher {
       i += n - 1;
     }
     this.pump(d);
+  }
+
+  /** Whether the file is downloading now. */
+  isDownloading(fileId: string): boolean {
+    return this.downloads.has(fileId);
+  }
+
+  /**
+   * Stops downloading a file nobody listens to any more (the listener skipped it); what arrived
+   * stays in the cache, and a later play continues from there.
+   */
+  drop(fileId: string): void {
+    const d = this.downloads.get(fileId);
+    if (d) this.finish(d);
   }
 
   stop(): void {

@@ -11,7 +11,7 @@ import type { TrackInfo } from './track.ts';
 export type PlaybackTrack = Pick<TrackInfo, 'durationMs' | 'bytes' | 'seekIndex' | 'bitrate'>;
 
 /** The config fields the playback clock reads. */
-export type PlaybackConfig = Pick<TunemeshConfig, 'minStartBufferMs' | 'startRateMargin'>;
+export type PlaybackConfig = Pick<TunemeshConfig, 'minStartBufferMs' | 'startRateMargin' | 'lowBufferMs'>;
 
 /**
  * - `buffering`: requested, not started yet (its latency is still running);
@@ -293,7 +293,12 @@ export class PlaybackClock {
   private requiredBufferMs(now: number, remainingMs: number): number {
     const atLeast = Math.min(remainingMs, this.config.minStartBufferMs);
     const elapsed = now - this.requestedAt;
-    const rate = elapsed > 0 ? Math.max(0, this.latestEnd - this.baselineEnd) / elapsed : 0; // bytes per ms
+    // Nothing has arrived since the request, so no rate to judge by: audio already held for at
+    // least `lowBufferMs` (a prefetched start, a partly cached track) is enough, since the
+    // scheduler keeps peers alone in charge only while that much is buffered and adds the AP
+    // below it. This is what makes a prefetched next track start at once.
+    if (this.latestEnd <= this.baselineEnd) return Math.min(remainingMs, Math.max(atLeast, this.config.lowBufferMs));
+    const rate = elapsed > 0 ? (this.latestEnd - this.baselineEnd) / elapsed : 0; // bytes per ms
     const comfortableRate = (this.track.bitrate / 8000) * this.config.startRateMargin; // bytes per ms
     if (!(comfortableRate > 0)) return atLeast; // no bitrate known: nothing to adapt to
     const shortfall = 1 - rate / comfortableRate;

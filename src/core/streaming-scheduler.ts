@@ -236,6 +236,8 @@ export class StreamingScheduler {
   private readonly failed = new Set<string>();
   private lookupDone = false;
   private seekPending = false;
+  /** The latest decision was for a prefetch (the file plays next). */
+  private prefetching = false;
   /** Since playback (re)started, the buffer reached `emergencyBufferMs` (or the end of the track). */
   private bufferEstablished = false;
   private readonly requests = new Map<number, LiveRequest>();
@@ -383,6 +385,8 @@ export class StreamingScheduler {
       out: { cancel: this.pendingCancel.splice(0), assign: [], emergency: mode === 'emergency', mode, bufferedAheadMs },
     };
     for (const id of ids) this.source(id, now);
+    if (this.prefetching && !prefetch) this.reprioritise(d);
+    this.prefetching = prefetch;
     const plan = this.apPlan(d, mode, bufferedAheadMs);
 
     this.cancelStale(d);
@@ -632,6 +636,21 @@ export class StreamingScheduler {
   private cancel(d: Decision, r: LiveRequest): void {
     this.drop(r, d.now);
     d.out.cancel.push(r.id);
+  }
+
+  /**
+   * The file stopped being a prefetch (its play started, or the listener skipped to it): peer
+   * requests sent meanwhile carry urgencies counted from a start that was seconds away, so a peer
+   * serving the most urgent first would put them behind the new ones. They are re-sent to the
+   * same peer with urgencies from the playback point (still on their way: not the AP's to bring).
+   */
+  private reprioritise(d: Decision): void {
+    for (const r of [...this.requests.values()]) {
+      if (r.source === SERVER || r.missing === 0) continue;
+      const missing = this.missingOf(r);
+      this.cancel(d, r);
+      this.sendRuns(d, r.source, missing, undefined);
+    }
   }
 
   /** Forgets a request: its chunks not arrived are missing again. */

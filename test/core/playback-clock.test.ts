@@ -418,3 +418,22 @@ test('property: figures stay consistent for any arrival schedule', () => {
     { numRuns: 300 },
   );
 });
+
+test('a prefetched start: at least lowBufferMs held at the request plays at once; less waits for a measured rate', () => {
+  const track = cbrTrack(60_000);
+  const byteAt = (ms: number) => 1000 + ms * 16;
+  // 15 s held (a prefetched start of a 60 s track): nothing to measure a rate by, but enough.
+  const clock = new ManualClock(0);
+  const held = new PlaybackClock({ track, startMs: 0, requestedAt: clock.now(), config, contiguousEndByte: byteAt(15_000) });
+  held.onAvailable(clock.now(), byteAt(15_000));
+  assert.equal(held.state, 'playing');
+  assert.equal(held.summary().latencyMs, 0);
+  // 5 s held: under the low-buffer mark, so the play waits until arrivals show the rate is enough.
+  const short = new PlaybackClock({ track, startMs: 0, requestedAt: clock.now(), config, contiguousEndByte: byteAt(5_000) });
+  short.onAvailable(clock.now(), byteAt(5_000));
+  assert.equal(short.state, 'buffering');
+  download(short, clock, { stepMs: 10, bytesPerStep: 16 * 1000, from: byteAt(5_000) });
+  assert.equal(short.state, 'playing');
+  assert.ok(short.summary().latencyMs! > 0);
+  assert.equal(short.summary().stutters, 0);
+});

@@ -82,12 +82,27 @@ interface Script {
   /** The lookup reports it is over at this time. */
   lookupDoneAt?: number;
   seeks?: { at: number; toMs: number }[];
+  /**
+   * The file plays next (a prefetch): until this time (when the current track ends) or a skip,
+   * the runtime reports `startsInMs` (the time left until then) and `playing: false`, and
+   * playback waits. Then the file starts from 0 as a random access.
+   */
+  startsAt?: number;
+  /** The listener skips to the (prefetched) file at this time, before the current track ended. */
+  skipAt?: number;
+  /** Times at which the runtime asks the scheduler although nothing happened. */
+  ticks?: number[];
   /** Audio needed to start or resume playback, ms. @default 1000 */
   startBufferMs?: number;
 }
 interface Logged {
   at: number;
   positionMs: number;
+  playing: boolean;
+  /** The input's `startsInMs`: present while the file is prefetched. */
+  startsInMs: number | undefined;
+  /** The scheduler's `wakeAt()` after the decision. */
+  wake: number | undefined;
   /** A peer found for the file is connected (the AP is then held to `apMaxAheadMs`). */
   peerDelivering: boolean;
   decision: StreamDecision;
@@ -114,6 +129,10 @@ class Timeline {
   stalled = false;
   stutters = 0;
   startedAt: number | undefined;
+  /** While the file is prefetched: when it starts playing. */
+  startsAt: number | undefined;
+  /** The file just started (end of the current track, or a skip): one decision as a random access before the player may start. */
+  private startingFile = false;
   readonly held = new Set<number>();
   readonly deliveredBy = new Map<number, string>();
   readonly log: Logged[] = [];
@@ -139,6 +158,10 @@ class Timeline {
       if (p.lostAt !== undefined) this.at(p.lostAt, () => this.lose(p.id));
     }
     if (sc.lookupDoneAt !== undefined) this.at(sc.lookupDoneAt, () => this.s.lookupFinished());
+    this.startsAt = sc.startsAt;
+    if (sc.startsAt !== undefined) this.at(sc.startsAt, () => this.startFile());
+    if (sc.skipAt !== undefined) this.at(sc.skipAt, () => this.startFile());
+    for (const t of sc.ticks ?? []) this.at(t, () => {});
     for (const k of sc.seeks ?? []) {
       this.at(k.at, () => {
         this.positionMs = Math.min(k.toMs, this.track.durationMs);
@@ -191,6 +214,20 @@ class Timeline {
     return this.held.size === this.total;
   }
 
+  /** Chunks asked for and not arrived yet. */
+  inFlight(): Set<number> {
+    return new Set([...this.uploaders.values()].flatMap((u) => u.queue.flatMap((p) => range(p.a.first + p.k, p.a.first + p.a.count))));
+  }
+
+  /** The prefetched file starts playing (its time came, or the listener skipped to it). */
+  private startFile(): void {
+    if (this.startsAt === undefined) return;
+    this.startsAt = undefined;
+    this.startingFile = true;
+    // The decision of this event is the random access; the player starts right after it if the audio is there.
+    this.at(this.now, () => {});
+  }
+
   private at(t: number, run: () => void): void {
     this.script.push({ at: t, run });
     this.script.sort((a, b) => a.at - b.at);
@@ -226,19 +263,24 @@ class Timeline {
   private step(): void {
     const buffered = this.heldEndMs() - this.positionMs;
     const enough = Math.min(this.sc.startBufferMs ?? 1000, this.track.durationMs - this.positionMs);
-    if ((!this.playing || this.stalled) && buffered >= enough && buffered > 0) {
+    const startsAt = this.startsAt;
+    const mayStart = startsAt === undefined && !this.startingFile;
+    this.startingFile = false;
+    if (mayStart && (!this.playing || this.stalled) && buffered >= enough && buffered > 0) {
       if (!this.playing) this.startedAt ??= this.now;
       this.playing = true;
       this.stalled = false;
     }
     const peerDelivering = [...this.connected].some((id) => this.found.has(id));
-    const d = this.s.next(this.now, {
+    const input: StreamInput = {
       positionMs: this.positionMs,
       playing: this.playing,
       held: (i) => this.held.has(i),
       sources: [...this.connected].map((id) => ({ id })),
-    });
-    this.log.push({ at: this.now, positionMs: this.positionMs, peerDelivering, decision: d });
+    };
+    if (startsAt !== undefined) input.startsInMs = startsAt - this.now;
+    const d = this.s.next(this.now, input);
+    this.log.push({ at: this.now, positionMs: this.positionMs, playing: this.playing, startsInMs: input.startsInMs, wake: this.s.wakeAt(), peerDelivering, decision: d });
     for (const id of d.cancel) {
       for (const [source, u] of this.uploaders) {
         const k = u.queue.findIndex((p) => p.a.id === id);
@@ -684,6 +726,160 @@ test('prefetch: peers only; with no peer 10 s before the start, the first 15 s f
   // The next track starting with its beginning prefetched: nothing from the AP.
   const f = t.next(1, view({ playing: false, held: (i) => i < 20, sources: sources(SERVER, 'p1') }));
   assert.ok(f.assign.every((a) => a.source === 'p1'));
+});
+
+// ---- skip and the play queue's next track (issue 4: prefetch and skip among the timelines) ----
+
+/** Chunks wholly within the first `randomAccessPrefixMs` (15 s) of TRACK: 0-17. */
+const FIRST_SECONDS = range(0, 18);
+const decisionAt = (tl: Timeline, at: number) => tl.log.find((l) => l.at === at)!;
+const apRuns = (d: StreamDecision) => d.assign.filter((a) => a.source === SERVER).map((a) => [a.first, a.count, a.reason]);
+const chunksOf = (as: StreamAssignment[]) => as.flatMap((a) => range(a.first, a.first + a.count));
+
+/** A file prefetched from a fast peer (2.5 times the playback rate) 40 s before it starts; the listener skips to it at 2.5 s. */
+const SKIP_TO_PREFETCHED: Script = {
+  options: { batchChunks: 4, pipeline: 2 },
+  ap: { latencyMs: 20, bytesPerMs: 1000 },
+  // 50 bytes per ms: a chunk every 328 ms.
+  peers: [{ id: 'p1', foundAt: 0, latencyMs: 30, bytesPerMs: 50 }],
+  lookupDoneAt: 400,
+  startsAt: 40_000,
+  skipAt: 2_500,
+};
+
+test('skip to a prefetched track: the AP is asked at once for just the missing first seconds, then peers only', () => {
+  const tl = new Timeline(SKIP_TO_PREFETCHED).run(2_499);
+  // Prefetching: peers only, urgency counted from the start 40 s away.
+  assert.ok(tl.log.every((l) => l.decision.mode === 'prefetch' && l.startsInMs === 40_000 - l.at && !l.playing));
+  assert.deepEqual(runs(tl.log.find((l) => l.decision.assign.length > 0)!.decision), [['p1', 0, 4, 40, '-'], ['p1', 4, 4, 43, '-']]);
+  assert.deepEqual(tl.assigned().filter((a) => a.source === SERVER), [], 'nothing from the AP 40 s before the start');
+  assert.equal(tl.startedAt, undefined);
+  // At the skip the peer has brought chunks 0-6 and is on 7-11.
+  const held = new Set(tl.held);
+  const inFlight = tl.inFlight();
+  assert.deepEqual([[...held].sort((a, b) => a - b), [...inFlight].sort((a, b) => a - b)], [range(0, 7), range(7, 12)]);
+  const missing = FIRST_SECONDS.filter((i) => !held.has(i) && !inFlight.has(i));
+  assert.deepEqual(missing, range(12, 18));
+
+  tl.run(200_000);
+  // The skip: a random access from 0 right away, no longer a prefetch.
+  const atSkip = decisionAt(tl, 2_500);
+  assert.deepEqual([atSkip.playing, atSkip.startsInMs, atSkip.positionMs, atSkip.decision.mode], [false, undefined, 0, 'starting']);
+  assert.deepEqual(apRuns(atSkip.decision), [[12, 4, 'first-seconds'], [16, 2, 'first-seconds']], 'exactly the missing chunks of the first 15 s');
+  const asked = chunksOf(atSkip.decision.assign);
+  assert.ok(asked.every((i) => !held.has(i)), 'nothing held is asked for again');
+  assert.ok(chunksOf(atSkip.decision.assign.filter((a) => a.source !== 'p1')).every((i) => !inFlight.has(i)), 'nothing on its way from the peer is asked of another source');
+  const cancelled = chunksOf(tl.assigned().filter((a) => atSkip.decision.cancel.includes(a.id)));
+  const toPeer = chunksOf(atSkip.decision.assign.filter((a) => a.source === 'p1'));
+  assert.ok(cancelled.every((i) => held.has(i) || toPeer.includes(i)), 'nothing on its way from the peer is dropped for the AP');
+  assert.ok(toPeer.length > 0 && toPeer.every((i) => i >= 18 || inFlight.has(i)), 'the peer continues after the first seconds');
+  assert.deepEqual([tl.s.counters.requests['first-seconds'], tl.s.counters.chunks['first-seconds']], [2, 6]);
+  // (The timeline itself checks that no decision asks for a chunk held or asked for already.)
+  // The play starts at once on the 5.5 s held; with a comfortable buffer only the peer is asked.
+  assert.equal(tl.startedAt, 2_500);
+  const comfortable = tl.log.filter((l) => l.playing && l.decision.mode === 'comfortable');
+  assert.ok(comfortable.length > 10);
+  assert.ok(comfortable.flatMap((l) => l.decision.assign).every((a) => a.source === 'p1'), 'peers only');
+  assert.ok(tl.log.filter((l) => l.at >= 2_500).flatMap((l) => l.decision.assign).every((a) => a.source === 'p1' || a.first < 18), 'the AP never beyond the first seconds');
+  assert.equal(tl.s.counters.requests['first-seconds'], 2, 'no further first-seconds request');
+  assert.ok(range(18, TOTAL).every((i) => tl.deliveredBy.get(i) === 'p1'));
+  assert.ok(tl.complete());
+  assert.equal(tl.stutters, 0);
+});
+
+test(
+  'skip to a prefetched track from a fast peer: its prefetch requests are not overtaken, so the AP brings only the missing first seconds',
+  () => {
+    const tl = new Timeline(SKIP_TO_PREFETCHED).run(200_000);
+    assert.deepEqual(tl.s.counters.requests, { 'first-seconds': 2, emergency: 0, 'no-peer': 0, 'prefetch-fallback': 0, 'slow-peer': 0 });
+    assert.ok(range(4, 12).every((i) => tl.deliveredBy.get(i) === 'p1'), 'the chunks the peer was on come from the peer');
+  },
+);
+
+test('skip to a track nobody has: the prefetch asks nothing of the AP 40 s before the start; the skip gets the first seconds from the AP at once', () => {
+  const tl = new Timeline({
+    ap: { latencyMs: 20, bytesPerMs: 1000 },
+    lookupDoneAt: 2_000,
+    startsAt: 40_000,
+    ticks: [1_000, 4_999],
+    skipAt: 5_000,
+  }).run(4_999);
+  const prefetch = tl.log;
+  assert.ok(prefetch.length >= 4);
+  assert.ok(prefetch.every((l) => l.decision.mode === 'prefetch' && l.startsInMs === 40_000 - l.at));
+  assert.ok(prefetch.every((l) => l.decision.assign.length === 0 && l.decision.cancel.length === 0 && !l.decision.emergency), 'peers only, and there are none');
+  assert.ok(prefetch.every((l) => l.wake === 30_000), 'next due when 10 s remain');
+  assert.deepEqual(tl.held.size, 0);
+
+  tl.run(60_000);
+  const atSkip = decisionAt(tl, 5_000);
+  assert.deepEqual([atSkip.playing, atSkip.startsInMs, atSkip.decision.mode], [false, undefined, 'starting']);
+  // The first 15 s at once, most urgent; the lookup is over with no peer, so the AP has the rest too.
+  assert.deepEqual(runs(atSkip.decision)[0], [SERVER, 0, 18, 0, 'first-seconds']);
+  assert.ok(atSkip.decision.assign.slice(1).every((a) => a.source === SERVER && a.reason === 'no-peer' && a.first >= 18));
+  assert.equal(atSkip.decision.assign[1]?.first, 18);
+  assert.equal(tl.s.counters.requests['first-seconds'], 1);
+  assert.equal(tl.s.counters.chunks['first-seconds'], 18);
+  assert.equal(tl.s.counters.requests['prefetch-fallback'], 0, 'skipped before the fallback time');
+  assert.ok(tl.startedAt! > 5_000 && tl.startedAt! < 5_100, `started at ${tl.startedAt}`);
+  assert.ok(tl.complete());
+  assert.equal(tl.stutters, 0);
+});
+
+test('next track with a prefetched start: the AP fallback brought the first 15 s, so the start asks nothing of it for them', () => {
+  const tl = new Timeline({
+    options: { batchChunks: 32 },
+    ap: { latencyMs: 20, bytesPerMs: 1000 },
+    lookupDoneAt: 1_000,
+    // 8 s left of the current track, no peer: within prefetchApFallbackMs already.
+    startsAt: 8_000,
+  }).run(7_999);
+  assert.deepEqual(runs(tl.log[0]!.decision), [[SERVER, 0, 18, 8, 'prefetch-fallback']]);
+  assert.ok(tl.log.every((l) => l.decision.mode === 'prefetch'));
+  assert.deepEqual(tl.assigned().length, 1, 'only the first 15 s while prefetching, even with the lookup over');
+  assert.deepEqual([...tl.held].sort((a, b) => a - b), FIRST_SECONDS);
+
+  tl.run(120_000);
+  // The current track ends: a random access at 0 with the first 15 s held.
+  const atStart = decisionAt(tl, 8_000);
+  assert.deepEqual([atStart.playing, atStart.startsInMs, atStart.decision.mode], [false, undefined, 'starting']);
+  assert.ok(atStart.decision.assign.every((a) => a.reason !== 'first-seconds' && a.first >= 18), 'nothing for the held start');
+  assert.equal(atStart.decision.assign[0]?.reason, 'no-peer', 'the rest from the AP: no peer and the lookup over');
+  assert.equal(tl.startedAt, 8_000, 'the play starts at once');
+  assert.equal(tl.s.counters.requests['first-seconds'], 0);
+  assert.equal(tl.s.counters.chunks['first-seconds'], 0);
+  assert.deepEqual([tl.s.counters.requests['prefetch-fallback'], tl.s.counters.chunks['prefetch-fallback']], [1, 18]);
+  assert.equal(tl.s.counters.chunks['no-peer'], TOTAL - 18);
+  assert.ok(tl.complete());
+  assert.equal(tl.stutters, 0);
+});
+
+test('prefetch window over time: no AP request while more than 10 s remain; at 10 s the first 15 s from the AP (prefetch-fallback)', () => {
+  const c = makeConfig();
+  const tl = new Timeline({
+    options: { batchChunks: 32 },
+    ap: { latencyMs: 20, bytesPerMs: 1000 },
+    // startsInMs 30 s at 0, 25 s, 20 s, 15 s, 10.001 s; the lookup runs throughout.
+    startsAt: 30_000,
+    ticks: [5_000, 10_000, 15_000, 19_999],
+  }).run(19_999);
+  assert.deepEqual(tl.log.map((l) => l.startsInMs), [30_000, 25_000, 20_000, 15_000, 10_001]);
+  assert.ok(tl.log.every((l) => l.decision.mode === 'prefetch' && l.decision.assign.length === 0), 'nothing while startsInMs > prefetchApFallbackMs');
+  // Due when startsInMs reaches prefetchApFallbackMs: now + startsInMs - prefetchApFallbackMs, the same moment from every decision.
+  for (const l of tl.log) assert.equal(l.wake, l.at + l.startsInMs! - c.prefetchApFallbackMs);
+  assert.deepEqual(new Set(tl.log.map((l) => l.wake)), new Set([20_000]));
+
+  tl.run(29_999);
+  // The wake-up at 20 s, startsInMs exactly 10 s: the first randomAccessPrefixMs from the AP, urgency from the start 10 s away.
+  const fallback = decisionAt(tl, 20_000);
+  assert.equal(fallback.startsInMs, c.prefetchApFallbackMs);
+  assert.deepEqual(runs(fallback.decision), [[SERVER, 0, 18, 10, 'prefetch-fallback']]);
+  assert.deepEqual(tl.s.counters.requests, { 'first-seconds': 0, emergency: 0, 'no-peer': 0, 'prefetch-fallback': 1, 'slow-peer': 0 });
+  assert.equal(tl.s.counters.chunks['prefetch-fallback'], 18);
+  // Below 10 s, nothing more: the first 15 s are held, the rest waits for the start (or peers).
+  assert.ok(tl.log.filter((l) => l.at > 20_000).every((l) => l.decision.mode === 'prefetch' && l.decision.assign.length === 0));
+  assert.deepEqual([...tl.held].sort((a, b) => a - b), FIRST_SECONDS);
+  assert.equal(tl.startedAt, undefined);
 });
 
 test('wakeAt: when the buffer crosses the low and emergency marks, when a request may turn slow', () => {

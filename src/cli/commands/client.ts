@@ -23,6 +23,7 @@ export function register(program: Command): void {
     .option('--user <name>', 'account name', process.env.TUNEMESH_USER)
     .option('--password <pw>', 'password (or set TUNEMESH_PASSWORD)', process.env.TUNEMESH_PASSWORD)
     .option('--peer-port <port>', 'port peers connect to (0 = any free port)', parsePort, 0)
+    .option('--advertise-port <port>', 'port peers are told to dial, when a port forward or proxy stands in front of --peer-port', parsePort)
     .option('--no-listen', 'accept no peer connections (peers still reach this client through connect-back)')
     .option('--max-upload-rate <bytesPerSecond>', 'cap the bytes per second uploaded to each peer (0 = none)', parseNonNegative, 0)
     .option('--role <role>', 'peer, or leecher: download from peers but never serve or announce (a phone on battery)', parseRole, 'peer')
@@ -35,7 +36,7 @@ export function register(program: Command): void {
         '/api/resolve?uri=, /api/plays/<id>, /api/stats, / (player page); playlists: GET|POST /api/playlists, GET|PATCH|DELETE /api/playlists/<id>, ' +
         'POST /api/playlists/<id>/tracks, DELETE /api/playlists/<id>/tracks/<position>.',
     )
-    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; listen: boolean; maxUploadRate: number; role: Role; json?: boolean; set?: Partial<TunemeshConfig> }) => {
+    .action(async (o: { server: string; cache: string; httpPort: number; user?: string; password?: string; cacheSize?: number; peerPort: number; advertisePort?: number; listen: boolean; maxUploadRate: number; role: Role; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       if (!o.user || o.password === undefined) throw new Error('--user and --password (or TUNEMESH_USER / TUNEMESH_PASSWORD) are required');
       const daemon = await ClientDaemon.start({
         server: o.server,
@@ -43,6 +44,7 @@ export function register(program: Command): void {
         cacheSize: o.cacheSize,
         httpPort: o.httpPort,
         peerPort: o.listen ? o.peerPort : null,
+        advertisePort: o.advertisePort,
         maxUploadRate: o.maxUploadRate,
         role: o.role,
         user: o.user,
