@@ -21,7 +21,7 @@ import { PeerNode } from './peer-node.ts';
 import { PeerLookup } from './peer-lookup.ts';
 import { DiskCache } from './disk-cache.ts';
 import { TrackFetcher } from './track-fetcher.ts';
-import { Plays, heldChunks } from './plays.ts';
+import { Plays, heldChunks, type PlayRecord } from './plays.ts';
 import { startHttpApi, type HttpApi } from './http-api.ts';
 import { systemClock } from './system-clock.ts';
 
@@ -504,8 +504,12 @@ export class ClientDaemon {
   /** Everything `/api/stats` reports. */
   stats(): object {
     const plays = this.plays.history;
-    const latencies = plays.map((p) => p.latencyMs).filter((l): l is number => l !== null).sort((a, b) => a - b);
-    const pick = (q: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! : null);
+    const latencyOf = (records: readonly PlayRecord[]) => {
+      const ms = records.map((p) => p.latencyMs).filter((l): l is number => l !== null).sort((a, b) => a - b);
+      const pick = (q: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! : null);
+      return { started: ms.length, latencyMedianMs: pick(0.5), latencyP90Ms: pick(0.9) };
+    };
+    const all = latencyOf(plays);
     const stuttered = plays.filter((p) => p.stutters > 0).length;
     return {
       uptimeMs: Date.now() - this.startedAt,
@@ -515,11 +519,12 @@ export class ClientDaemon {
       played: { ...this.plays.played },
       playback: {
         plays: plays.length,
-        started: latencies.length,
-        latencyMedianMs: pick(0.5),
-        latencyP90Ms: pick(0.9),
+        ...all,
         playsWithStutter: stuttered,
         stutterRate: plays.length ? stuttered / plays.length : 0,
+        // Picks and seeks vs next tracks of the queue (their start prefetched).
+        random: { plays: plays.filter((p) => p.access === 'random').length, ...latencyOf(plays.filter((p) => p.access === 'random')) },
+        sequential: { plays: plays.filter((p) => p.access === 'sequential').length, ...latencyOf(plays.filter((p) => p.access === 'sequential')) },
       },
       plays: plays.slice(-50),
       cache: this.cache.stats(),
@@ -543,6 +548,7 @@ export class ClientDaemon {
       },
       // Requests to the AP by reason: first seconds, emergency, no peer, prefetch fallback, slow peer.
       apRequests: this.fetcher.apRequests,
+      queue: { length: this.queue.tracks.length, position: this.queue.position, ...this.queueStats },
       emergency: this.fetcher.emergency,
     };
   }

@@ -62,6 +62,23 @@ test('the demo page plays a track in a real browser and the play is in the stats
       assert.equal(typeof play.latencyMs, 'number');
       // The stats table on the page shows it as well.
       await page.waitForFunction(() => /Plays/.test(document.querySelector('#stats')!.textContent ?? ''), undefined, { timeout: 5_000 });
+      // The pick made the listed tracks the client's play queue; "Next" skips to the following
+      // track, a sequential play whose start the client prefetched.
+      const listed = await page.locator('li.track').count();
+      const queue = await (await fetch(url + '/api/queue')).json();
+      assert.equal(queue.tracks.length, listed);
+      assert.equal(queue.current.id, trackId);
+      const nextId = await page.locator('li.track').nth(1).getAttribute('data-id');
+      assert.equal(queue.next.id, nextId);
+      await page.click('#next');
+      await page.waitForFunction((id) => {
+        const a = document.querySelector('audio')!;
+        return a.src.endsWith('/audio/' + id) && a.currentTime > 0.5 && !a.error;
+      }, nextId, { timeout: 30_000 });
+      const after = await (await fetch(url + '/api/stats')).json();
+      const skipped = after.plays.find((p: any) => p.trackId === nextId);
+      assert.equal(skipped?.access, 'sequential', 'the skip landed on the next track of the queue');
+      assert.equal((await (await fetch(url + '/api/queue')).json()).current.id, nextId);
     } finally {
       await browser.close();
     }
