@@ -9,7 +9,8 @@ import { register as ingest } from './ingest.ts';
 import { register as user } from './user.ts';
 import { register as catalog } from './catalog.ts';
 import { register as playlist } from './playlist.ts';
+import { register as sim } from './sim.ts';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [server, client, play, search, playlist, demo, ingest, user, catalog];
+export const commands: RegisterCommand[] = [server, client, play, search, playlist, demo, ingest, user, catalog, sim];

@@ -1,0 +1,1208 @@
+/**
+ * The simulated world (issue 5): an AP with the tracker core and a population of clients, each
+ * running the product's cores — `Neighbours`, `OverlaySearch`, `UploadSlots`, `CachePolicy`,
+ * `PlayQueue`, and per download a `StreamingScheduler`, per play a `PlaybackClock` — over the
+ * event engine and the network model. The glue mirrors the real runtime step by step:
+ * `src/client/track-fetcher.ts` (pump: ask the scheduler, cancel, send, wake),
+ * `src/client/peer-lookup.ts` (tracker + overlay in parallel, up to 3 peers per lookup, dial or
+ * connect-back), `src/client/peer-node.ts` (serve complete files, upload slots, pruning),
+ * `src/client/daemon.ts` (play queue, prefetch from 30 s before the end), `src/client/plays.ts`
+ * (played bytes by source) and `src/server/peer-services.ts` (announce, query). No policy is
+ * re-implemented here: every decision is a core's.
+ *
+ * Simplifications (documented in the report's `model`): a request reaches its source one RTT
+ * after it is sent and data flows from then on (the response's propagation is folded into the
+ * request's); a cancel takes effect at once; overlay search messages are processed in time order
+ * within the search (a local event queue) at the moment the search starts, so the dedup memories
+ * of other clients see the whole flood at that instant; the AP never fails; plays always start
+ * at the beginning of a track (no seeks).
+ */
+import type { TunemeshConfig } from '../core/config.ts';
+import { CachePolicy } from '../core/cache-policy.ts';
+import { Neighbours } from '../core/neighbours.ts';
+import { OverlaySearch, type SearchSend } from '../core/overlay-search.ts';
+import { UploadSlots } from '../core/upload-slots.ts';
+import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
+import { PlaybackClock, startByteFor, type PlaybackTrack } from '../core/playback-clock.ts';
+import { StreamingScheduler, SERVER, newApRequestCounters, type StreamSource } from '../core/streaming-scheduler.ts';
+import { Tracker } from '../core/tracker.ts';
+import { randomInt, seededRng, type Rng } from '../core/clock.ts';
+import type { PeerAddress } from '../protocol/messages.ts';
+import { mix32, type Engine, type SimEvent } from './engine.ts';
+import { Network, pairRttMs, CONNECT_RTTS, type Flow } from './network.ts';
+import { Catalog, Population, WORKLOAD, activityAt, exponential, nextLogin, onlineShareAt, sessionLength } from './workload.ts';
+
+/** Peers a download connects to at most from one lookup (peer-lookup.ts). */
+const PEERS_PER_LOOKUP = 3;
+/** How long an overlay search collects answers, ms (peer-lookup.ts). */
+const SEARCH_WAIT_MS = 400;
+/** How long a connect-back may take, ms (peer-lookup.ts). */
+const CONNECT_BACK_WAIT_MS = 2_000;
+/** Chunk requests of the product are 32 × 16 kB; the simulator keeps the bytes per request. */
+const PRODUCT_REQUEST_BYTES = 32 * 16 * 1024;
+const EMPTY_INDEX: PlaybackTrack['seekIndex'] = [];
+const SRC_SERVER = 1;
+/** Listener marks (prefetch, 30 s / 10 s, leaving) are this close at worst, ms. */
+const MARK_EPS_MS = 0.01;
+const SRC_PEER = 2;
+
+export interface WorldOptions {
+  peers: number;
+  seed: number;
+  natCountry: string;
+  tracker: boolean;
+  overlay: boolean;
+  prefetch: boolean;
+  config: TunemeshConfig;
+  /** Chunks per delivery event of a flow. */
+  deliveryStep: number;
+}
+
+interface QEntry extends QueueEntry {
+  track: number;
+}
+
+/** One upload in progress or waiting at a source, for one downloader. */
+interface Job {
+  req: Req;
+  flow: Flow | null;
+}
+
+/** The jobs one source serves one downloader, one at a time, most urgent first (the chunk pump). */
+interface Pair {
+  jobs: Job[];
+  active: Job | null;
+}
+
+interface Req {
+  id: number;
+  /** -1: the AP. */
+  source: number;
+  first: number;
+  count: number;
+  urgency: number;
+  d: Download;
+  job: Job | null;
+  /** Cancelled or ended: late events for it are ignored. */
+  over: boolean;
+}
+
+interface Download {
+  c: Client;
+  file: number;
+  track: PlaybackTrack;
+  total: number;
+  held: Uint8Array;
+  sources: Uint8Array;
+  scheduler: StreamingScheduler;
+  requests: Map<number, Req>;
+  wake: SimEvent | null;
+  emergency: boolean;
+  active: boolean;
+}
+
+interface Play {
+  c: Client;
+  file: number;
+  track: number;
+  info: PlaybackTrack;
+  access: 'random' | 'sequential';
+  clock: PlaybackClock;
+  /** Chunks held at the request (or before the prefetch): played from them is the cache source. Null: the whole file was cached. */
+  presentAtStart: Uint8Array | null;
+  sources: Uint8Array | null;
+  /** Position the listener leaves at (Infinity: plays to the end). */
+  leaveAtMs: number;
+  prefetchChecked: boolean;
+  reached30: boolean;
+  reached10: boolean;
+  hasNextAt30: boolean;
+  hasNextAt10: boolean;
+  event: SimEvent | null;
+  ended: boolean;
+}
+
+interface Client {
+  u: number;
+  id: string;
+  self: PeerAddress;
+  online: boolean;
+  loginAt: number;
+  sessionEnd: number;
+  listenUntil: number;
+  cache: CachePolicy;
+  /** Chunk bitmaps of files in the cache that are not complete. */
+  partial: Map<number, Uint8Array>;
+  /** Which source brought each chunk of a file downloaded in this session (track-fetcher.sources), while a play or download needs it. */
+  srcs: Map<number, Uint8Array>;
+  neighbours: Neighbours;
+  search: OverlaySearch;
+  uploads: UploadSlots;
+  serving: Map<number, Pair>;
+  queue: PlayQueue<QEntry>;
+  downloads: Map<number, Download>;
+  play: Play | null;
+  prefetch: { file: number; heldBefore: Uint8Array | null } | null;
+  emergency: boolean;
+  pruneEvent: SimEvent | null;
+  activityEvent: SimEvent | null;
+}
+
+/** Counters the report is made of. */
+export interface WorldStats {
+  played: { server: number; peer: number; cache: number };
+  bytesPlayed: number;
+  latencies: { random: number[]; sequential: number[] };
+  plays: number;
+  playsWithStutter: number;
+  access: { sequential: number; random: number };
+  next30: { reached: number; played: number };
+  next10: { reached: number; played: number };
+  trackerQueries: number;
+  trackerFound: number;
+  apBytes: number;
+  connectBacks: number;
+  dialFailures: number;
+}
+
+export class World {
+  readonly catalog: Catalog;
+  readonly pop: Population;
+  readonly tracker: Tracker;
+  readonly net: Network;
+  private readonly clients: (Client | undefined)[];
+  private readonly apServing = new Map<number, Pair>();
+  private readonly fileIds: string[] = [];
+  private readonly apNode: number;
+  /** Listener choices: one stream per user, so timing differences elsewhere do not change what a user plays. */
+  private readonly rngUsers: (Rng | undefined)[];
+  private readonly userSeed: number;
+  private readonly rngSession: Rng;
+  private readonly rngTracker: Rng;
+  private readonly rngSearch: Rng;
+  private readonly rttSeed: number;
+  private readonly batchChunks: number;
+  private nextReq = 1;
+  readonly stats: WorldStats = {
+    played: { server: 0, peer: 0, cache: 0 },
+    bytesPlayed: 0,
+    latencies: { random: [], sequential: [] },
+    plays: 0,
+    playsWithStutter: 0,
+    access: { sequential: 0, random: 0 },
+    next30: { reached: 0, played: 0 },
+    next10: { reached: 0, played: 0 },
+    trackerQueries: 0,
+    trackerFound: 0,
+    apBytes: 0,
+    connectBacks: 0,
+    dialFailures: 0,
+  };
+  readonly violations: string[] = [];
+  private violationCount = 0;
+  readonly apCounters = newApRequestCounters();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly opts: WorldOptions,
+  ) {
+    const n = opts.peers;
+    const tracks = Math.max(WORKLOAD.minTracks, Math.round(n * WORKLOAD.tracksPerUser));
+    this.catalog = new Catalog(tracks, engine.rng('catalog'));
+    this.pop = new Population(n, opts.natCountry, this.catalog, opts.config, engine.rng('population'));
+    this.tracker = new Tracker(opts.config);
+    this.apNode = n;
+    const up = new Float64Array(n + 1);
+    const down = new Float64Array(n + 1);
+    up.set(this.pop.up);
+    down.set(this.pop.down);
+    up[n] = (Math.max(1, n) * WORKLOAD.apUpBitsPerUser) / 8 / 1000;
+    down[n] = up[n]!;
+    this.net = new Network(engine, { up, down, apNode: n });
+    this.clients = new Array<Client | undefined>(n);
+    this.rngUsers = new Array<Rng | undefined>(n);
+    this.userSeed = engine.rng('listener').next() * 4294967296;
+    this.rngSession = engine.rng('sessions');
+    this.rngTracker = engine.rng('tracker');
+    this.rngSearch = engine.rng('search');
+    this.rttSeed = engine.rng('rtt').next() * 4294967296;
+    this.batchChunks = Math.max(1, Math.round(PRODUCT_REQUEST_BYTES / opts.config.chunkSize));
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  /** Warm caches (each user's library, most recently played first until the cache is full), the tracker's memory of them, and the first logins. */
+  start(): void {
+    const n = this.pop.n;
+    const order = new Int32Array(n);
+    for (let u = 0; u < n; u++) order[u] = u;
+    const rng = this.engine.rng('warm');
+    for (let u = n - 1; u > 0; u--) {
+      const j = randomInt(rng, u + 1);
+      const t = order[u]!;
+      order[u] = order[j]!;
+      order[j] = t;
+    }
+    for (let k = 0; k < n; k++) {
+      const u = order[k]!;
+      const c = this.client(u);
+      const size = this.pop.librarySize(u);
+      for (let i = 0; i < size; i++) {
+        const file = this.catalog.fileOf(this.pop.libraryTrack(u, i), this.pop.quality[u]!);
+        const id = this.fileId(file);
+        if (c.cache.has(id)) continue;
+        const bytes = this.catalog.bytesOf(file);
+        if (c.cache.used + bytes > c.cache.limit) break;
+        c.cache.add(id, bytes, -1 - i);
+        // The tracker remembers who played what lately (announces happen on plays).
+        this.tracker.announce(id, c.id);
+      }
+    }
+    const share = onlineShareAt(0);
+    for (let u = 0; u < n; u++) {
+      if (this.rngSession.next() < share) {
+        // Already logged in at the start: they log in over the first 10 minutes.
+        this.engine.at(this.rngSession.next() * 600_000, () => this.login(this.client(u)));
+      } else {
+        this.engine.at(nextLogin(0, this.rngSession), () => this.login(this.client(u)));
+      }
+    }
+  }
+
+  private client(u: number): Client {
+    let c = this.clients[u];
+    if (c) return c;
+    const id = String(u);
+    const config = this.opts.config;
+    c = {
+      u,
+      id,
+      self: { peerId: id, host: 'sim', port: this.pop.reachable[u] ? 1 : 0 },
+      online: false,
+      loginAt: 0,
+      sessionEnd: 0,
+      listenUntil: 0,
+      cache: new CachePolicy(this.pop.cacheBytes[u]!),
+      partial: new Map(),
+      srcs: new Map(),
+      neighbours: new Neighbours(config),
+      search: new OverlaySearch({ config, rng: this.rngSearch }),
+      uploads: new UploadSlots(config),
+      serving: new Map(),
+      queue: new PlayQueue<QEntry>(config),
+      downloads: new Map(),
+      play: null,
+      prefetch: null,
+      emergency: false,
+      pruneEvent: null,
+      activityEvent: null,
+    };
+    this.clients[u] = c;
+    return c;
+  }
+
+  private userRng(u: number): Rng {
+    return (this.rngUsers[u] ??= seededRng(mix32((this.userSeed + Math.imul(u, 0x9e3779b1)) >>> 0)));
+  }
+
+  private fileId(file: number): string {
+    return (this.fileIds[file] ??= `f${file}`);
+  }
+
+  private fileOfId(id: string): number {
+    return Number(id.slice(1));
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  private login(c: Client): void {
+    const now = this.engine.now();
+    c.online = true;
+    c.loginAt = now;
+    c.sessionEnd = now + sessionLength(this.rngSession);
+    this.engine.at(c.sessionEnd, () => this.logout(c));
+    if (this.rngSession.next() < 0.7) this.startListening(c);
+    else this.goIdle(c);
+  }
+
+  private logout(c: Client): void {
+    if (!c.online) return;
+    const now = this.engine.now();
+    this.engine.cancel(c.activityEvent);
+    this.engine.cancel(c.pruneEvent);
+    c.pruneEvent = null;
+    if (c.play) this.endPlay(c.play, 'stopped');
+    c.prefetch = null;
+    for (const d of [...c.downloads.values()]) this.finishDownload(d);
+    c.srcs.clear();
+    for (const p of c.neighbours.ids()) this.closeLink(c, this.clients[Number(p)]!);
+    c.online = false;
+    c.queue.clear();
+    if (c.emergency) {
+      c.emergency = false;
+      c.uploads.setEmergency(false);
+    }
+    this.engine.at(nextLogin(now, this.rngSession), () => this.login(c));
+  }
+
+  private startListening(c: Client): void {
+    c.listenUntil = this.engine.now() + exponential(this.rngSession, WORKLOAD.listenMinutes * 60_000);
+    this.randomPick(c);
+  }
+
+  private goIdle(c: Client): void {
+    const now = this.engine.now();
+    const until = now + exponential(this.rngSession, WORKLOAD.idleMinutes * 60_000);
+    if (until >= c.sessionEnd) return; // idle until logout
+    c.activityEvent = this.engine.at(until, () => {
+      c.activityEvent = null;
+      if (c.online) this.startListening(c);
+    });
+  }
+
+  /** The listener picks a track: from the library or the catalog; its album becomes the queue. */
+  private randomPick(c: Client): void {
+    const rng = this.userRng(c.u);
+    const lib = this.pop.librarySize(c.u);
+    const track = lib > 0 && rng.next() < WORKLOAD.libraryPick ? this.pop.libraryTrack(c.u, randomInt(rng, lib)) : this.catalog.sample(rng);
+    const q = this.pop.quality[c.u]!;
+    const entries = this.catalog.queueFrom(track).map((t): QEntry => ({ id: String(t), fileId: this.fileId(this.catalog.fileOf(t, q)), durationMs: this.catalog.durationMs[t]!, track: t }));
+    c.queue.set(entries, 0);
+    this.startPlay(c, entries[0]!, 'random');
+  }
+
+  /** What the listener does when a play ends or is left. */
+  private afterPlay(c: Client, finished: boolean): void {
+    if (!c.online) return;
+    const now = this.engine.now();
+    // A listening period ends when the listener leaves a track (an album plays on to its next track).
+    if (!finished && now >= c.listenUntil) {
+      c.queue.clear();
+      this.dropPrefetch(c);
+      this.goIdle(c);
+      return;
+    }
+    const next = c.queue.upcoming;
+    if (finished && next) {
+      c.queue.played(next.id);
+      this.startPlay(c, next, 'sequential');
+    } else {
+      this.dropPrefetch(c);
+      this.randomPick(c);
+    }
+  }
+
+  // ---------------------------------------------------------------- plays
+
+  private trackInfo(file: number): PlaybackTrack {
+    return { durationMs: this.catalog.durationMs[file >> 1]!, bytes: this.catalog.bytesOf(file), seekIndex: EMPTY_INDEX, bitrate: this.catalog.bitrateOf(file) };
+  }
+
+  private isComplete(c: Client, file: number): boolean {
+    return c.cache.has(this.fileId(file)) && !c.partial.has(file);
+  }
+
+  private startPlay(c: Client, entry: QEntry, access: 'random' | 'sequential'): void {
+    const now = this.engine.now();
+    const file = this.catalog.fileOf(entry.track, this.pop.quality[c.u]!);
+    const id = this.fileId(file);
+    const info = this.trackInfo(file);
+    let presentAtStart: Uint8Array | null;
+    if (c.prefetch?.file === file) {
+      presentAtStart = c.prefetch.heldBefore;
+      c.prefetch = null;
+    } else {
+      this.dropPrefetch(c);
+      presentAtStart = this.isComplete(c, file) ? null : (c.partial.get(file)?.slice() ?? new Uint8Array(this.chunks(info)));
+    }
+    c.cache.touch(id, now);
+    c.cache.pin(id);
+    const d = this.isComplete(c, file) ? undefined : this.want(c, file, info);
+    const held = d?.held ?? c.partial.get(file);
+    const clock = new PlaybackClock({ track: info, startMs: 0, requestedAt: now, config: this.opts.config, contiguousEndByte: this.contiguousEnd(info, held) });
+    const p: Play = {
+      c,
+      file,
+      track: entry.track,
+      info,
+      access,
+      clock,
+      presentAtStart,
+      sources: c.srcs.get(file) ?? null,
+      leaveAtMs: this.leavePosition(this.userRng(c.u), info.durationMs),
+      prefetchChecked: false,
+      reached30: false,
+      reached10: false,
+      hasNextAt30: false,
+      hasNextAt10: false,
+      event: null,
+      ended: false,
+    };
+    c.play = p;
+    this.stats.access[access]++;
+    if (d) this.pump(d);
+    this.schedulePlay(p);
+  }
+
+  /** Where the listener leaves the track (Infinity: plays it to the end): the workload's skip model. */
+  private leavePosition(rng: Rng, durationMs: number): number {
+    const w = WORKLOAD;
+    if (durationMs > 30_000 && rng.next() < w.leaveEarly) return rng.next() * (durationMs - 30_000);
+    const in30to10 = 1 - (1 - w.leaveIn30) / (1 - w.leaveIn10);
+    if (rng.next() < in30to10) return durationMs - 10_000 - rng.next() * 20_000;
+    if (rng.next() < w.leaveIn10) return durationMs - rng.next() * 10_000;
+    return Infinity;
+  }
+
+  private chunks(info: PlaybackTrack): number {
+    return Math.ceil(info.bytes / this.opts.config.chunkSize);
+  }
+
+  /** End of the contiguous run of held bytes from the start (`held` undefined: complete). */
+  private contiguousEnd(info: PlaybackTrack, held: Uint8Array | undefined): number {
+    if (!held) return info.bytes;
+    let i = 0;
+    while (i < held.length && held[i]) i++;
+    return Math.min(info.bytes, i * this.opts.config.chunkSize);
+  }
+
+  /** The next moment the play needs attention: a stall or the end, a listener mark, or leaving. */
+  private schedulePlay(p: Play): void {
+    this.engine.cancel(p.event);
+    p.event = null;
+    if (p.ended) return;
+    const now = this.engine.now();
+    const clock = p.clock;
+    let at = clock.nextEventAt(now) ?? Infinity;
+    if (clock.state === 'playing') {
+      const pos = clock.positionMs(now);
+      const dur = p.info.durationMs;
+      const marks = [p.leaveAtMs];
+      if (!p.prefetchChecked) marks.push(dur - this.opts.config.prefetchPeerSearchMs);
+      if (!p.reached30) marks.push(dur - 30_000);
+      if (!p.reached10) marks.push(dur - 10_000);
+      for (const m of marks) if (Number.isFinite(m)) at = Math.min(at, now + Math.max(MARK_EPS_MS, m - pos));
+    }
+    if (Number.isFinite(at)) p.event = this.engine.at(at, () => this.onPlayTimer(p));
+  }
+
+  private onPlayTimer(p: Play): void {
+    p.event = null;
+    if (p.ended) return;
+    const now = this.engine.now();
+    p.clock.tick(now);
+    this.checkMarks(p);
+    if (!p.ended && p.clock.state === 'ended') this.endPlay(p, 'finished');
+    else this.schedulePlay(p);
+  }
+
+  private checkMarks(p: Play): void {
+    const now = this.engine.now();
+    const c = p.c;
+    // A mark within MARK_EPS_MS counts as reached (the timer cannot land closer on a float clock).
+    const pos = p.clock.positionMs(now) + MARK_EPS_MS;
+    const dur = p.info.durationMs;
+    if (!p.prefetchChecked && pos >= dur - this.opts.config.prefetchPeerSearchMs) {
+      p.prefetchChecked = true;
+      this.checkPrefetch(c, p);
+    }
+    if (!p.reached30 && pos >= dur - 30_000) {
+      p.reached30 = true;
+      p.hasNextAt30 = c.queue.upcoming !== undefined;
+      if (p.hasNextAt30) this.stats.next30.reached++;
+    }
+    if (!p.reached10 && pos >= dur - 10_000) {
+      p.reached10 = true;
+      p.hasNextAt10 = c.queue.upcoming !== undefined;
+      if (p.hasNextAt10) this.stats.next10.reached++;
+    }
+    if (pos >= p.leaveAtMs && p.clock.state !== 'ended') this.endPlay(p, 'left');
+  }
+
+  /** Prefetch (daemon.checkPrefetch): from 30 s before the end, the queue's next track downloads. */
+  private checkPrefetch(c: Client, p: Play): void {
+    if (!this.opts.prefetch || c.prefetch) return;
+    const remaining = Math.max(0, p.info.durationMs - p.clock.positionMs(this.engine.now()));
+    const target = c.queue.prefetchTarget(remaining);
+    if (!target) return;
+    const file = this.catalog.fileOf(target.track.track, this.pop.quality[c.u]!);
+    if (this.isComplete(c, file)) return;
+    c.prefetch = { file, heldBefore: c.partial.get(file)?.slice() ?? null };
+    const info = this.trackInfo(file);
+    if (!c.prefetch.heldBefore) c.prefetch.heldBefore = new Uint8Array(this.chunks(info));
+    const d = this.want(c, file, info);
+    if (d) this.pump(d);
+  }
+
+  private dropPrefetch(c: Client): void {
+    const pf = c.prefetch;
+    if (!pf) return;
+    c.prefetch = null;
+    if (c.play?.file === pf.file) return;
+    const d = c.downloads.get(pf.file);
+    if (d) this.finishDownload(d);
+    c.srcs.delete(pf.file);
+  }
+
+  /** A play ends: its figures and its played bytes by source (plays.ts), then the listener moves on. */
+  private endPlay(p: Play, how: 'finished' | 'left' | 'stopped'): void {
+    if (p.ended) return;
+    p.ended = true;
+    this.engine.cancel(p.event);
+    const c = p.c;
+    const now = this.engine.now();
+    const s = how === 'finished' ? p.clock.summary() : p.clock.stop(now);
+    if (c.play === p) c.play = null;
+    c.cache.unpin(this.fileId(p.file));
+    if (s.latencyMs !== null) {
+      this.stats.plays++;
+      this.stats.latencies[p.access].push(s.latencyMs);
+      if (s.stutters > 0) this.stats.playsWithStutter++;
+    }
+    // Played bytes: [0, byte at the played position), counted once per chunk by its source.
+    const endByte = how === 'finished' ? p.info.bytes : startByteFor(p.info, Math.min(p.info.durationMs, s.startMs + s.playedMs));
+    this.countPlayed(p, endByte);
+    // Was the next track played? (the sequential play follows right away if so)
+    const sequentialNext = how === 'finished' && c.online && c.queue.upcoming !== undefined;
+    if (p.hasNextAt30 && sequentialNext) this.stats.next30.played++;
+    if (p.hasNextAt10 && sequentialNext) this.stats.next10.played++;
+    // The listener left the track: its download stops unless complete (daemon.leave).
+    const d = c.downloads.get(p.file);
+    if (d && c.prefetch?.file !== p.file) this.finishDownload(d);
+    if (c.prefetch?.file !== p.file) c.srcs.delete(p.file);
+    if (how !== 'stopped') this.afterPlay(c, how === 'finished');
+  }
+
+  private countPlayed(p: Play, endByte: number): void {
+    const size = this.opts.config.chunkSize;
+    const c = p.c;
+    const held = c.partial.get(p.file);
+    const complete = this.isComplete(c, p.file);
+    let sum = 0;
+    for (let i = 0; i * size < endByte; i++) {
+      const bytes = Math.min(endByte, (i + 1) * size) - i * size;
+      if (!complete && !(held && held[i])) this.violation(`client ${c.id} played chunk ${i} of ${this.fileId(p.file)} it does not hold`);
+      let src: 'cache' | 'server' | 'peer' = 'cache';
+      if (p.presentAtStart !== null && !p.presentAtStart[i]) {
+        const k = p.sources?.[i] ?? 0;
+        if (k === SRC_SERVER) src = 'server';
+        else if (k === SRC_PEER) src = 'peer';
+        else this.violation(`client ${c.id} played chunk ${i} of ${this.fileId(p.file)} with no known source`);
+      }
+      this.stats.played[src] += bytes;
+      sum += bytes;
+    }
+    this.stats.bytesPlayed += endByte;
+    if (sum !== endByte) this.violation(`play of ${this.fileId(p.file)}: ${sum} bytes counted by source, ${endByte} played`);
+  }
+
+  /** The scheduler's view of where the listener is (daemon: plays first, then the prefetch). */
+  private playbackOf(d: Download, now: number): { positionMs: number; playing: boolean; startsInMs?: number } {
+    const c = d.c;
+    const p = c.play;
+    if (p && p.file === d.file && !p.ended) {
+      const st = p.clock.state;
+      return { positionMs: p.clock.positionMs(now), playing: st === 'playing' || st === 'stalled' };
+    }
+    if (c.prefetch?.file === d.file) {
+      const remaining = p && !p.ended ? Math.max(0, p.info.durationMs - p.clock.positionMs(now)) : 0;
+      return { positionMs: 0, playing: false, startsInMs: remaining };
+    }
+    return { positionMs: 0, playing: false };
+  }
+
+  // ---------------------------------------------------------------- downloads (track-fetcher.ts)
+
+  /** Makes sure the file is downloading; undefined when it is complete. */
+  private want(c: Client, file: number, info: PlaybackTrack): Download | undefined {
+    if (this.isComplete(c, file)) return undefined;
+    let d = c.downloads.get(file);
+    if (d) return d;
+    const id = this.fileId(file);
+    let held = c.partial.get(file);
+    if (!held) {
+      // Room for the whole file (the disk cache reserves it), least recently played first.
+      for (const victim of c.cache.evictionsToFit(info.bytes)) this.evict(c, victim);
+      held = new Uint8Array(this.chunks(info));
+      c.partial.set(file, held);
+      c.cache.add(id, info.bytes, this.engine.now());
+    }
+    c.cache.pin(id);
+    d = {
+      c,
+      file,
+      track: info,
+      total: held.length,
+      held,
+      sources: c.srcs.get(file) ?? new Uint8Array(held.length),
+      scheduler: new StreamingScheduler(info, this.opts.config, { batchChunks: this.batchChunks, counters: this.apCounters }),
+      requests: new Map(),
+      wake: null,
+      emergency: false,
+      active: true,
+    };
+    c.downloads.set(file, d);
+    c.srcs.set(file, d.sources);
+    this.lookup(d);
+    return d;
+  }
+
+  private evict(c: Client, id: string): void {
+    c.cache.remove(id);
+    c.partial.delete(this.fileOfId(id));
+  }
+
+  private pump(d: Download): void {
+    if (!d.active) return;
+    const c = d.c;
+    const now = this.engine.now();
+    const sources: StreamSource[] = [{ id: SERVER }];
+    for (const p of d.scheduler.usablePeers()) if (c.neighbours.has(p)) sources.push({ id: p });
+    const held = d.held;
+    const decision = d.scheduler.next(now, { ...this.playbackOf(d, now), held: (i) => held[i] === 1, sources });
+    for (const id of decision.cancel) {
+      const r = d.requests.get(id);
+      if (r) this.cancelReq(r);
+    }
+    for (const a of decision.assign) this.send(d, a.id, a.source, a.first, a.count, a.urgency);
+    if (decision.emergency !== d.emergency) {
+      d.emergency = decision.emergency;
+      this.updateEmergency(c);
+    }
+    this.engine.cancel(d.wake);
+    d.wake = null;
+    const wakeAt = d.scheduler.wakeAt();
+    if (wakeAt !== undefined) d.wake = this.engine.at(Math.max(wakeAt, now + 1), () => this.pump(d));
+  }
+
+  private updateEmergency(c: Client): void {
+    let on = false;
+    for (const d of c.downloads.values()) if (d.emergency) on = true;
+    if (on === c.emergency) return;
+    c.emergency = on;
+    // Emergency mode: stop uploading; peers served or waiting are refused (peer-node.refuseWaiting).
+    for (const peer of c.uploads.setEmergency(on)) {
+      const pair = c.serving.get(Number(peer));
+      if (pair) this.failPair(pair);
+    }
+  }
+
+  private finishDownload(d: Download): void {
+    if (!d.active) return;
+    d.active = false;
+    const c = d.c;
+    this.engine.cancel(d.wake);
+    for (const r of [...d.requests.values()]) this.cancelReq(r);
+    if (c.downloads.get(d.file) === d) c.downloads.delete(d.file);
+    c.cache.unpin(this.fileId(d.file));
+    if (d.emergency) {
+      d.emergency = false;
+      this.updateEmergency(c);
+    }
+  }
+
+  /** Sends a request: to the AP, or to a connected peer; it reaches the source one RTT later. */
+  private send(d: Download, id: number, source: string, first: number, count: number, urgency: number): void {
+    const c = d.c;
+    const src = source === SERVER ? -1 : Number(source);
+    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false };
+    d.requests.set(id, r);
+    const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
+    this.engine.after(rtt, () => {
+      if (r.over) return;
+      if (src < 0) this.apReceive(r);
+      else this.peerReceive(this.clients[src]!, r);
+    });
+  }
+
+  private apReceive(r: Req): void {
+    const u = r.d.c.u;
+    let pair = this.apServing.get(u);
+    if (!pair) this.apServing.set(u, (pair = { jobs: [], active: null }));
+    const job: Job = { req: r, flow: null };
+    r.job = job;
+    pair.jobs.push(job);
+    if (!pair.active) this.startNext(this.apNode, u, pair);
+  }
+
+  /** peer-node.serve: only complete files, at most `maxUploads` peers at once, a short wait queue. */
+  private peerReceive(up: Client, r: Req): void {
+    const c = r.d.c;
+    const now = this.engine.now();
+    if (!up.online || !up.neighbours.has(c.id) || !this.isComplete(up, r.d.file)) {
+      this.failReq(r);
+      return;
+    }
+    const grant = up.uploads.tryAcquire(c.id, r.urgency, now);
+    if (grant === 'refused') {
+      this.failReq(r);
+      return;
+    }
+    let pair = up.serving.get(c.u);
+    if (!pair) up.serving.set(c.u, (pair = { jobs: [], active: null }));
+    const job: Job = { req: r, flow: null };
+    r.job = job;
+    up.cache.pin(this.fileId(r.d.file));
+    pair.jobs.push(job);
+    if (grant === 'granted' && !pair.active) this.startNext(up.u, c.u, pair);
+  }
+
+  /** Starts the most urgent waiting job of a pair as a flow (or frees the slot when none waits). */
+  private startNext(from: number, to: number, pair: Pair): void {
+    if (pair.active) return;
+    if (pair.jobs.length === 0) {
+      this.pairIdle(from, to);
+      return;
+    }
+    let best = 0;
+    for (let k = 1; k < pair.jobs.length; k++) if (pair.jobs[k]!.req.urgency < pair.jobs[best]!.req.urgency) best = k;
+    const job = pair.jobs.splice(best, 1)[0]!;
+    pair.active = job;
+    const r = job.req;
+    const size = this.opts.config.chunkSize;
+    const bytes = Math.min(r.d.track.bytes, (r.first + r.count) * size) - r.first * size;
+    job.flow = this.net.start(from, to, size, bytes, this.opts.deliveryStep, (first, times, end) => this.onUnits(from, to, pair, job, first, times, end));
+  }
+
+  /** A pair has nothing to send: the uploader's slot goes to the next waiting peer (peer-node.releaseSlot). */
+  private pairIdle(from: number, to: number): void {
+    if (from === this.apNode) {
+      this.apServing.delete(to);
+      return;
+    }
+    const up = this.clients[from]!;
+    up.serving.delete(to);
+    const id = String(to);
+    let next = up.uploads.holds(id) ? up.uploads.release(id) : (up.uploads.cancel(id), undefined);
+    while (next !== undefined) {
+      const pair = up.serving.get(Number(next));
+      if (pair && pair.jobs.length > 0) {
+        this.startNext(from, Number(next), pair);
+        return;
+      }
+      next = up.uploads.release(next);
+    }
+  }
+
+  private onUnits(from: number, to: number, pair: Pair, job: Job, first: number, times: readonly number[], end: boolean): void {
+    const r = job.req;
+    const d = r.d;
+    const c = d.c;
+    const size = this.opts.config.chunkSize;
+    const fromAp = from === this.apNode;
+    for (let k = 0; k < times.length; k++) {
+      const i = r.first + first + k;
+      const t = times[k]!;
+      const bytes = Math.min(size, d.track.bytes - i * size);
+      d.scheduler.chunkArrived(t, r.id, i);
+      if (!d.held[i]) {
+        d.held[i] = 1;
+        d.sources[i] = fromAp ? SRC_SERVER : SRC_PEER;
+      }
+      if (fromAp) this.stats.apBytes += bytes;
+      else {
+        c.neighbours.recordReceived(String(from), bytes, t);
+        this.clients[from]!.neighbours.recordSent(c.id, bytes, t);
+      }
+    }
+    if (end) {
+      r.over = true;
+      d.requests.delete(r.id);
+      d.scheduler.requestEnded(this.engine.now(), r.id, true);
+      if (!fromAp) this.clients[from]!.cache.unpin(this.fileId(d.file));
+      pair.active = null;
+      this.startNext(from, to, pair);
+    }
+    this.arrived(d);
+  }
+
+  /** New chunks are held: the play learns, the file may be complete (announce), the scheduler decides. */
+  private arrived(d: Download): void {
+    const c = d.c;
+    const now = this.engine.now();
+    let complete = d.active;
+    if (complete) for (let i = 0; i < d.held.length; i++) if (!d.held[i]) { complete = false; break; }
+    if (complete) {
+      c.partial.delete(d.file);
+      this.finishDownload(d);
+      // peer-services.announce: a client that downloaded a file it plays reports it.
+      this.tracker.announce(this.fileId(d.file), c.id);
+    }
+    const p = c.play;
+    if (p && p.file === d.file && !p.ended) {
+      p.clock.onAvailable(now, this.contiguousEnd(d.track, d.held));
+      this.checkMarks(p);
+      if (!p.ended && p.clock.state === 'ended') this.endPlay(p, 'finished');
+      else this.schedulePlay(p);
+    }
+    this.pump(d);
+  }
+
+  /** The source refused or cannot serve: the downloader learns one one-way delay later. */
+  private failReq(r: Req): void {
+    const d = r.d;
+    const owd = (r.source < 0 ? this.pop.apRttMs[d.c.u]! : this.rtt(d.c.u, r.source)) / 2;
+    if (r.job) r.job = null;
+    this.engine.after(owd, () => {
+      if (r.over || !d.active) return;
+      r.over = true;
+      d.requests.delete(r.id);
+      d.scheduler.requestEnded(this.engine.now(), r.id, false);
+      this.pump(d);
+    });
+  }
+
+  /** Every job of a pair is refused (emergency at the uploader). */
+  private failPair(pair: Pair): void {
+    const jobs = pair.active ? [pair.active, ...pair.jobs] : [...pair.jobs];
+    for (const j of jobs) {
+      if (j.flow) this.net.cancel(j.flow);
+      const up = j.req.source >= 0 ? this.clients[j.req.source] : undefined;
+      up?.cache.unpin(this.fileId(j.req.d.file));
+      this.failReq(j.req);
+    }
+    pair.jobs.length = 0;
+    pair.active = null;
+    const first = jobs[0];
+    if (first && first.req.source >= 0) this.clients[first.req.source]!.serving.delete(first.req.d.c.u);
+  }
+
+  /** The downloader cancels a request (track-fetcher: r.cancel()). */
+  private cancelReq(r: Req): void {
+    if (r.over) return;
+    r.over = true;
+    r.d.requests.delete(r.id);
+    const job = r.job;
+    if (!job) return;
+    r.job = null;
+    const from = r.source < 0 ? this.apNode : r.source;
+    const to = r.d.c.u;
+    const pair = r.source < 0 ? this.apServing.get(to) : this.clients[from]!.serving.get(to);
+    if (r.source >= 0) this.clients[from]!.cache.unpin(this.fileId(r.d.file));
+    if (!pair) return;
+    if (pair.active === job) {
+      if (job.flow) this.net.cancel(job.flow);
+      pair.active = null;
+      this.startNext(from, to, pair);
+    } else {
+      const k = pair.jobs.indexOf(job);
+      if (k >= 0) pair.jobs.splice(k, 1);
+      if (!pair.active && pair.jobs.length === 0) this.pairIdle(from, to);
+    }
+  }
+
+  // ---------------------------------------------------------------- links (peer-node.ts)
+
+  private rtt(a: number, b: number): number {
+    return pairRttMs(a, b, this.rttSeed, WORKLOAD.peerRttMin, WORKLOAD.peerRttMax);
+  }
+
+  /** Adds the link to both neighbour sets; false if either refuses (hard limit). */
+  private link(dialer: Client, other: Client): boolean {
+    const now = this.engine.now();
+    if (dialer.neighbours.has(other.id)) return true;
+    if (!other.neighbours.canAccept()) return false;
+    if (dialer.neighbours.add(other.id, { direction: 'out', role: 'peer', now }) !== 'added') return false;
+    if (other.neighbours.add(dialer.id, { direction: 'in', role: 'peer', now }) !== 'added') {
+      dialer.neighbours.remove(other.id);
+      return false;
+    }
+    this.schedulePrune(dialer);
+    this.schedulePrune(other);
+    return true;
+  }
+
+  /** A link closes: neighbour sets, uploads over it, and downloads using it (peerFailed). */
+  private closeLink(a: Client, b: Client): void {
+    a.neighbours.remove(b.id);
+    b.neighbours.remove(a.id);
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const pair = x.serving.get(y.u);
+      if (pair) {
+        const jobs = pair.active ? [pair.active, ...pair.jobs] : [...pair.jobs];
+        for (const j of jobs) {
+          if (j.flow) this.net.cancel(j.flow);
+          x.cache.unpin(this.fileId(j.req.d.file));
+          j.req.job = null;
+        }
+        pair.jobs.length = 0;
+        pair.active = null;
+        this.pairIdle(x.u, y.u);
+      }
+    }
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      for (const d of [...x.downloads.values()]) {
+        let uses = false;
+        for (const r of d.requests.values()) if (r.source === y.u) uses = true;
+        if (!uses && !d.scheduler.usablePeers().includes(y.id)) continue;
+        d.scheduler.peerFailed(y.id);
+        if (x.online) this.pump(d);
+      }
+    }
+  }
+
+  private schedulePrune(c: Client): void {
+    if (c.pruneEvent || c.neighbours.count <= c.neighbours.pruneTarget) return;
+    const interval = this.opts.config.neighbourPruneIntervalMs;
+    const now = this.engine.now();
+    const at = c.loginAt + Math.ceil((now - c.loginAt + 1) / interval) * interval;
+    c.pruneEvent = this.engine.at(at, () => {
+      c.pruneEvent = null;
+      if (!c.online) return;
+      for (const id of c.neighbours.prune(this.engine.now())) this.closeLink(c, this.clients[Number(id)]!);
+      this.schedulePrune(c);
+    });
+  }
+
+  /** Connects to a peer (peer-lookup.reach): dial it, else have it dial us through the AP. */
+  private reach(c: Client, p: Client, cb: (ok: boolean) => void): void {
+    if (c.neighbours.has(p.id)) {
+      cb(true);
+      return;
+    }
+    const rtt = this.rtt(c.u, p.u);
+    const connectBack = () => {
+      if (!this.pop.reachable[c.u]) {
+        cb(false);
+        return;
+      }
+      this.stats.connectBacks++;
+      const delay = this.pop.apRttMs[c.u]! / 2 + this.pop.apRttMs[p.u]! / 2 + CONNECT_RTTS * rtt;
+      this.engine.after(Math.min(delay, CONNECT_BACK_WAIT_MS), () => {
+        if (!c.online) return cb(false);
+        if (delay > CONNECT_BACK_WAIT_MS || !p.online) return cb(false);
+        // The target dials us: it must accept (connect-back checks its hard limit), and so must we.
+        cb(c.neighbours.canAccept() && this.link(p, c));
+      });
+    };
+    if (this.pop.reachable[p.u] && c.neighbours.canDial()) {
+      this.engine.after(CONNECT_RTTS * rtt, () => {
+        if (!c.online) return cb(false);
+        if (p.online && this.link(c, p)) return cb(true);
+        this.stats.dialFailures++;
+        connectBack();
+      });
+    } else {
+      connectBack();
+    }
+  }
+
+  // ---------------------------------------------------------------- lookups (peer-lookup.ts)
+
+  private lookup(d: Download): void {
+    const c = d.c;
+    const fileId = this.fileId(d.file);
+    let connected = 0;
+    const tried = new Set<number>();
+    let branches = 2;
+    const found = (p: Client) => {
+      if (!d.active) return;
+      d.scheduler.addPeers([p.id]);
+      this.pump(d);
+    };
+    const branchDone = () => {
+      if (--branches === 0 && d.active) {
+        d.scheduler.lookupFinished();
+        this.pump(d);
+      }
+    };
+    const tryPeers = (list: readonly number[], done: () => void) => {
+      let k = 0;
+      const next = (): void => {
+        while (k < list.length) {
+          if (connected >= PEERS_PER_LOOKUP || !d.active || !c.online) break;
+          const u = list[k++]!;
+          if (tried.has(u) || u === c.u) continue;
+          tried.add(u);
+          const p = this.clients[u]!;
+          this.reach(c, p, (ok) => {
+            if (ok && d.active) {
+              connected++;
+              c.neighbours.recordWantedTrack(p.id, this.engine.now());
+              found(p);
+            }
+            next();
+          });
+          return;
+        }
+        done();
+      };
+      next();
+    };
+    // Tracker: one round trip to the AP.
+    this.engine.after(this.pop.apRttMs[c.u]!, () => {
+      if (!d.active) return branchDone();
+      this.stats.trackerQueries++;
+      const peers = this.opts.tracker ? this.tracker.query(fileId, (id) => this.clients[Number(id)]?.online === true, this.rngTracker, c.id) : [];
+      if (peers.length > 0) this.stats.trackerFound++;
+      tryPeers(
+        peers.map((id) => Number(id)),
+        () => {
+          if (d.active) d.scheduler.trackerAnswered();
+          branchDone();
+        },
+      );
+    });
+    // Overlay: a 2-hop flood; holders that answer within SEARCH_WAIT_MS are tried.
+    if (!this.opts.overlay) {
+      branchDone();
+      return;
+    }
+    const holders = this.searchFlood(c, fileId);
+    if (holders === null) {
+      branchDone();
+      return;
+    }
+    this.engine.after(SEARCH_WAIT_MS, () => {
+      c.search.finish(holders.queryId, this.engine.now());
+      if (!d.active || !c.online) return branchDone();
+      tryPeers(holders.peers, branchDone);
+    });
+  }
+
+  /**
+   * Runs one overlay search through the cores of every client it reaches, in time order (a local
+   * event queue), at the moment it starts; returns the holders whose answers reach the searcher
+   * within the wait, in order of arrival. Null when the searcher has no neighbours (the search
+   * closes at once, as peer-node.searchFile does).
+   */
+  private searchFlood(c: Client, fileId: string): { queryId: number; peers: number[] } | null {
+    const now = this.engine.now();
+    const targets = c.neighbours.searchTargets();
+    const { queryId, sends } = c.search.start(fileId, targets, now);
+    if (targets.length === 0) {
+      c.search.finish(queryId, now);
+      return null;
+    }
+    const deadline = now + SEARCH_WAIT_MS;
+    const q = new LocalQueue();
+    const push = (from: Client, list: readonly SearchSend[], t: number) => {
+      for (const s of list) {
+        const to = Number(s.to);
+        q.push(t + this.rtt(from.u, to) / 2, from.u, to, s.msg);
+      }
+    };
+    push(c, sends, now);
+    const peers: number[] = [];
+    for (let m = q.pop(); m; m = q.pop()) {
+      if (m.t > deadline) break; // nothing later matters to this search
+      const to = this.clients[m.to]!;
+      const from = String(m.from);
+      if (!to.online || !to.neighbours.has(from)) continue;
+      if (m.msg.type === 'peer-search') {
+        const out = to.search.onQuery(from, m.msg, { neighbours: to.neighbours.searchTargets(from), have: (id) => this.isComplete(to, this.fileOfId(id)), self: to.self }, m.t);
+        push(to, out, m.t);
+      } else {
+        const out = to.search.onFound(from, m.msg, m.t);
+        if ('result' in out) {
+          to.neighbours.recordPeersFound(from, 1, now);
+          peers.push(Number(out.result.holder.peerId));
+        } else {
+          push(to, out, m.t);
+        }
+      }
+    }
+    return { queryId, peers };
+  }
+
+  // ---------------------------------------------------------------- sampling
+
+  /** Calls `fn` with every online client. */
+  forEachOnline(fn: (c: { neighbours: number; hoursSinceLogin: number; uploads: number; uploadFlows: number; cacheUsed: number; cacheLimit: number; id: string }) => void): void {
+    const now = this.engine.now();
+    for (const c of this.clients) {
+      if (!c || !c.online) continue;
+      fn({ neighbours: c.neighbours.count, hoursSinceLogin: (now - c.loginAt) / 3_600_000, uploads: c.uploads.active, uploadFlows: this.net.uploads(c.u), cacheUsed: c.cache.used, cacheLimit: c.cache.limit, id: c.id });
+    }
+  }
+
+  /** Every client's cache, online or not (they keep it). */
+  forEachCache(fn: (id: string, used: number, limit: number) => void): void {
+    for (const c of this.clients) if (c) fn(c.id, c.cache.used, c.cache.limit);
+  }
+
+  searchStats(): { searches: number; foundAt1: number; foundAt2: number; notFound: number } {
+    const s = { searches: 0, foundAt1: 0, foundAt2: 0, notFound: 0 };
+    for (const c of this.clients) {
+      if (!c) continue;
+      const x = c.search.stats();
+      s.searches += x.searches;
+      s.foundAt1 += x.foundAt1;
+      s.foundAt2 += x.foundAt2;
+      s.notFound += x.notFound;
+    }
+    return s;
+  }
+
+  /** Ends the plays still running (their figures count) at the end of the run. */
+  finishPlays(): void {
+    for (const c of this.clients) if (c?.play) this.endPlay(c.play, 'stopped');
+  }
+
+  violation(msg: string): void {
+    this.violationCount++;
+    if (this.violations.length < 100) this.violations.push(msg);
+  }
+
+  get violationTotal(): number {
+    return this.violationCount;
+  }
+
+  /** Relative login activity now (for tests and the report's model). */
+  activity(): number {
+    return activityAt(this.engine.now());
+  }
+}
+
+interface LocalMsg {
+  t: number;
+  seq: number;
+  from: number;
+  to: number;
+  msg: SearchSend['msg'];
+}
+
+/** A small time-ordered queue for the messages of one search. */
+class LocalQueue {
+  private h: LocalMsg[] = [];
+  private seq = 0;
+  push(t: number, from: number, to: number, msg: SearchSend['msg']): void {
+    const h = this.h;
+    const e: LocalMsg = { t, seq: this.seq++, from, to, msg };
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!(e.t < h[p]!.t || (e.t === h[p]!.t && e.seq < h[p]!.seq))) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = e;
+  }
+  pop(): LocalMsg | undefined {
+    const h = this.h;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && (h[r]!.t < h[l]!.t || (h[r]!.t === h[l]!.t && h[r]!.seq < h[l]!.seq)) ? r : l;
+        if (!(h[c]!.t < last.t || (h[c]!.t === last.t && h[c]!.seq < last.seq))) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine } from '../../src/sim/engine.ts';
+import { Network } from '../../src/sim/network.ts';
+
+test('engine: events fire in time order, same-time events in insertion order', () => {
+  const e = new Engine(1);
+  const out: string[] = [];
+  e.at(10, () => out.push('b1'));
+  e.at(5, () => out.push('a'));
+  e.at(10, () => out.push('b2'));
+  const c = e.at(7, () => out.push('cancelled'));
+  e.at(10, () => {
+    out.push('b3');
+    e.at(10, () => out.push('b4 (scheduled at 10 while at 10)'));
+  });
+  e.cancel(c);
+  for (let i = 0; i < 50; i++) e.at(20, () => out.push(`c${i}`));
+  e.runUntil(100);
+  assert.deepEqual(out.slice(0, 5), ['a', 'b1', 'b2', 'b3', 'b4 (scheduled at 10 while at 10)']);
+  assert.deepEqual(out.slice(5), Array.from({ length: 50 }, (_, i) => `c${i}`));
+  assert.equal(e.now(), 100);
+  assert.equal(e.events, 55);
+});
+
+test('engine: named random streams are deterministic and independent', () => {
+  const a = new Engine(7).rng('x');
+  const b = new Engine(7).rng('x');
+  const c = new Engine(7).rng('y');
+  const xs = [a.next(), a.next(), a.next()];
+  assert.deepEqual([b.next(), b.next(), b.next()], xs);
+  assert.notDeepEqual([c.next(), c.next(), c.next()], xs);
+});
+
+test('network: flows share the uploader and the downloader fairly', () => {
+  const e = new Engine(1);
+  // node 0 uploads 100 B/ms; nodes 1, 2 download 1000 B/ms; node 3 downloads 30 B/ms; node 4 is the AP.
+  const net = new Network(e, { up: Float64Array.from([100, 0, 0, 0, 1e6]), down: Float64Array.from([0, 1000, 1000, 30, 1e6]), apNode: 4 });
+  const done: Record<string, number> = {};
+  const arrivals: number[] = [];
+  const onUnits = (name: string) => (_first: number, times: readonly number[], end: boolean) => {
+    if (name === 'a') arrivals.push(...times);
+    if (end) done[name] = e.now();
+  };
+  // a alone: 100 B/ms. At t=0 b joins: both 50 B/ms.
+  net.start(0, 1, 1000, 10_000, 1, onUnits('a'));
+  net.start(0, 2, 1000, 5_000, 1, onUnits('b'));
+  // c: limited by its downloader (30 B/ms), and the AP's flow to 3 shares its download with it.
+  e.runUntil(0);
+  e.at(0, () => net.start(4, 3, 1000, 3_000, 1, onUnits('ap')));
+  e.runUntil(10_000);
+  // b: 5000 B at 50 B/ms = 100 ms; then a alone at 100 B/ms: 5000 left -> 50 ms more.
+  assert.ok(Math.abs(done.b! - 100) < 1e-6, `b ended at ${done.b}`);
+  assert.ok(Math.abs(done.a! - 150) < 1e-6, `a ended at ${done.a}`);
+  assert.ok(Math.abs(done.ap! - 100) < 1e-6, `ap ended at ${done.ap}`);
+  // a's units: 1000 B each at 50 B/ms for the first 100 ms (5 units), then 100 B/ms.
+  assert.deepEqual(arrivals.map((t) => Math.round(t)), [20, 40, 60, 80, 100, 110, 120, 130, 140, 150]);
+  assert.equal(net.uploads(0), 0);
+  assert.equal(net.downloads(3), 0);
+});
+
+test('network: a cancelled flow frees its share at once', () => {
+  const e = new Engine(1);
+  const net = new Network(e, { up: Float64Array.from([100, 0, 0, 1]), down: Float64Array.from([0, 1000, 1000, 1]), apNode: 3 });
+  let endA = -1;
+  const a = net.start(0, 1, 1000, 10_000, 1, (_f, _t, end) => {
+    if (end) endA = e.now();
+  });
+  const b = net.start(0, 2, 1000, 10_000, 1, () => {});
+  e.at(40, () => net.cancel(b));
+  e.runUntil(1000);
+  assert.equal(a.active, false);
+  // 40 ms at 50 B/ms = 2000 B, then 8000 B at 100 B/ms = 80 ms.
+  assert.ok(Math.abs(endA - 120) < 1e-6, `a ended at ${endA}`);
+});
