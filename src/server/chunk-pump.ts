@@ -94,33 +94,47 @@ export class ChunkPump {
         // One store read covers several chunks: reads, not encryption or framing, dominate.
         const first = job.next;
         const n = Math.min(READ_CHUNKS, job.first + job.count - first);
-        job.next += n;
-        const offset = first * this.chunkSize;
-        const block = await this.store.read(job.fileId, offset, Math.min(n * this.chunkSize, job.size - offset));
-        for (let k = 0; k < n; k++) {
-          const data = block.subarray(k * this.chunkSize, (k + 1) * this.chunkSize);
-          if (this.maxRate > 0) await this.pace(data.length);
-          if (this.stopped || !this.jobs.includes(job)) break; // cancelled meanwhile
-          this.link.send({ type: 'chunk', fileId: job.fileId, index: first + k, data }, job.requestId);
-          this.onSent(data.length);
+        if (n > 0) {
+          job.next += n;
+          const offset = first * this.chunkSize;
+          let block: Uint8Array;
+          try {
+            block = await this.store.read(job.fileId, offset, Math.min(n * this.chunkSize, job.size - offset));
+          } catch (err) {
+            // A store failure answers this request; the others, and the link, go on.
+            if (this.remove(job)) {
+              this.link.send({ type: 'error', code: 'internal', message: `reading ${job.fileId}: ${(err as Error).message}` }, job.requestId);
+              job.onDone?.();
+            }
+            continue;
+          }
+          for (let k = 0; k < n; k++) {
+            const data = block.subarray(k * this.chunkSize, (k + 1) * this.chunkSize);
+            if (this.maxRate > 0) await this.pace(data.length);
+            if (this.stopped || !this.jobs.includes(job)) break; // cancelled meanwhile
+            this.link.send({ type: 'chunk', fileId: job.fileId, index: first + k, data }, job.requestId);
+            this.onSent(data.length);
+          }
         }
-        if (job.next >= job.first + job.count && this.jobs[0] === job) {
-          this.jobs.shift();
+        // Done, wherever it now stands in the queue: a more urgent request may have been put
+        // in front of it while its last chunks were read.
+        if (job.next >= job.first + job.count && this.remove(job)) {
           this.link.send({ type: 'chunk-end', fileId: job.fileId, first: job.first, count: job.count }, job.requestId);
           job.onDone?.();
         }
       }
-    } catch (err) {
-      // A store failure answers every waiting request; the link itself stays up.
-      for (const job of this.jobs) {
-        this.link.send({ type: 'error', code: 'internal', message: `reading ${job.fileId}: ${(err as Error).message}` }, job.requestId);
-        job.onDone?.();
-      }
-      this.jobs = [];
     } finally {
       this.running = false;
       if (!this.stopped && this.jobs.length === 0) this.onIdle?.();
     }
+  }
+
+  /** Takes a job out of the queue; false when it is no longer there (cancelled, refused, stopped). */
+  private remove(job: ChunkJob): boolean {
+    const at = this.jobs.indexOf(job as (typeof this.jobs)[number]);
+    if (at < 0) return false;
+    this.jobs.splice(at, 1);
+    return true;
   }
 
   private async pace(bytes: number): Promise<void> {
