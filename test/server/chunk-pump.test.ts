@@ -23,12 +23,12 @@ function slowStore(failFor?: string): ChunkReader & { release(): void; reads: nu
       waiting = [];
       for (const f of w) f();
     },
-    async read(fileId: string, offset: number, length: number): Promise<Uint8Array> {
+    async read(fileId: string, offset: number, length: number): Promise<Buffer> {
       store.reads++;
       await new Promise<void>((r) => waiting.push(r));
       if (fileId === failFor) throw new Error('disk gone');
       if (length < 0 || offset + length > SIZE) throw new RangeError(`bad length ${length}`);
-      return new Uint8Array(length).fill(offset / CHUNK);
+      return Buffer.alloc(length, offset / CHUNK);
     },
   };
   return store;
