@@ -8,9 +8,10 @@ import { main as ap } from './ap-throughput.ts';
 import { main as latency } from './playback-latency.ts';
 import { main as peers } from './peer-throughput.ts';
 import { main as tracker } from './tracker.ts';
+import { main as streaming } from './streaming.ts';
 
 const all: Record<string, Record<string, unknown>> = {};
-for (const [name, run] of Object.entries({ codec, link, ap, peers, tracker, latency })) {
+for (const [name, run] of Object.entries({ codec, link, ap, peers, tracker, latency, streaming })) {
   console.log(`\n=== ${name} ===`);
   all[name] = (await run()) as Record<string, unknown>;
 }
