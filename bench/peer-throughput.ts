@@ -13,7 +13,8 @@ import { synthesizeVorbis } from '../src/audio/synth.ts';
 import { openDataDir } from '../src/server/data-dir.ts';
 import { ingestPaths } from '../src/server/ingest.ts';
 import { connectTls } from '../src/net/tls.ts';
-import { parseServerAddress } from '../src/net/identity.ts';
+import { loadOrCreateIdentity, parseServerAddress } from '../src/net/identity.ts';
+import { ticketFromAp } from '../test/helpers/peer-ticket.ts';
 import { makeConfig } from '../src/core/config.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.ts';
 import type { Link } from '../src/net/link.ts';
@@ -34,11 +35,14 @@ async function apLinks(address: string, n: number): Promise<Link[]> {
   );
 }
 
-async function peerLinks(port: number, n: number): Promise<Link[]> {
+/** Links to a client's peer port as `n` admitted peers: each with a ticket from the AP for the TLS key it presents. */
+async function peerLinks(port: number, n: number, address: string, idDir: string): Promise<Link[]> {
+  const identity = await loadOrCreateIdentity(idDir);
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const { link } = await connectTls({ host: '127.0.0.1', port, config });
-      await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'bench', peerId: `b${i}`, listenPort: 0 });
+      const { ticket } = await ticketFromAp(address, 'bench', 'pw', `b${i}`, identity);
+      const { link } = await connectTls({ host: '127.0.0.1', port, config, identity });
+      await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'bench', peerId: `b${i}`, listenPort: 0, ticket });
       return link;
     }),
   );
@@ -70,7 +74,7 @@ export async function main(): Promise<Record<string, number>> {
         const p2p: number[] = [];
         const viaAp: number[] = [];
         for (let r = 0; r < runs; r++) {
-          p2p.push(await pullWholeFiles(await peerLinks(port, n), fileId, src.length, seconds));
+          p2p.push(await pullWholeFiles(await peerLinks(port, n, address, path.join(dir, 'bench-id')), fileId, src.length, seconds));
           viaAp.push(await pullWholeFiles(await apLinks(address, n), fileId, src.length, seconds));
         }
         const a = median(p2p);

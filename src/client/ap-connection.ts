@@ -9,6 +9,7 @@ import type { TunemeshConfig } from '../core/config.ts';
 import { PROTOCOL_VERSION, type Message, type Role } from '../protocol/messages.ts';
 import type { Link } from '../net/link.ts';
 import { connectTls } from '../net/tls.ts';
+import type { TlsIdentity } from '../net/identity.ts';
 
 /** The AP refused our credentials: retrying cannot help. */
 export class LoginRefusedError extends Error {
@@ -35,6 +36,11 @@ export interface ApConnectionOptions {
   peerId: string;
   /** The port this client accepts peer connections on, sent in the hello; 0 = none. */
   listenPort: number;
+  /**
+   * This client's TLS identity, presented as the client certificate on the AP link: the AP binds
+   * the peer tickets it issues to it (DESIGN §5). Without it the client gets no peer ticket.
+   */
+  identity?: TlsIdentity;
   config: Pick<TunemeshConfig, 'keepAliveMs' | 'linkTimeoutMs' | 'maxFrameBytes' | 'reconnectBaseMs' | 'reconnectMaxMs'>;
   log?: (line: string) => void;
 }
@@ -180,7 +186,14 @@ export class ApConnection extends EventEmitter<Events> {
     let opened: Link | undefined;
     try {
       const pinned = this.opts.fingerprint ?? (await this.trusted());
-      const { link, fingerprint } = await connectTls({ host, port, fingerprint: pinned, config: this.opts.config, timeoutMs: 10_000 });
+      const { link, fingerprint } = await connectTls({
+        host,
+        port,
+        fingerprint: pinned,
+        config: this.opts.config,
+        timeoutMs: 10_000,
+        ...(this.opts.identity ? { identity: this.opts.identity } : {}),
+      });
       opened = link;
       if (!pinned) await this.trust(fingerprint);
       const { role, peerId, listenPort } = this.opts;

@@ -15,7 +15,8 @@ import { LIMITS } from '../protocol/codec.ts';
 import type { SearchResult } from '../server/catalog.ts';
 import type { Message, MessageOf, MessageType, MetricsReport, PlaylistInfo, Role } from '../protocol/messages.ts';
 import { albumUri, parseUri, type UriKind } from '../protocol/uris.ts';
-import { parseServerAddress, loadOrCreateIdentity } from '../net/identity.ts';
+import { parseServerAddress, loadOrCreateIdentity, type TlsIdentity } from '../net/identity.ts';
+import { ticketRefreshDelay } from '../core/peer-ticket.ts';
 import { ApConnection } from './ap-connection.ts';
 import { PeerNode } from './peer-node.ts';
 import { PeerLookup } from './peer-lookup.ts';
@@ -132,6 +133,8 @@ export class ClientDaemon {
   /** Files announced to the tracker since start. */
   announced = 0;
   private metricsTimer?: NodeJS.Timeout;
+  private ticketTimer?: NodeJS.Timeout;
+  private stopped = false;
 
   private constructor(
     readonly opts: ClientOptions,
@@ -139,6 +142,7 @@ export class ClientDaemon {
     /** This client's stable peer id (hex), from `<cacheDir>/peer-id`. */
     readonly peerId: string,
     readonly node: PeerNode,
+    identity: TlsIdentity,
   ) {
     const addr = parseServerAddress(opts.server);
     this.ap = new ApConnection({
@@ -151,8 +155,18 @@ export class ClientDaemon {
       role: opts.role ?? 'peer',
       peerId,
       listenPort: node.advertisedPort,
+      // Our peer identity is our client certificate on the AP link: the AP binds our tickets to it.
+      identity,
       config: opts.config,
       log: opts.log,
+    });
+    // Peer tickets (DESIGN §5): asked for after each login and at half their life; the AP pushes
+    // new ones (and its new keys) when it rotates its key.
+    this.ap.on('ready', () => {
+      if (this.ap.connects > 1) void this.refreshTicket();
+    });
+    this.ap.on('push', (msg) => {
+      if (msg.type === 'peer-ticket') this.takeTicket(msg);
     });
     this.lookup = new PeerLookup(this.ap, node, opts.log);
     this.queue = new PlayQueue(opts.config);
@@ -214,9 +228,10 @@ export class ClientDaemon {
       advertisePort: opts.advertisePort,
       log: opts.log,
     });
-    const daemon = new ClientDaemon(opts, cache, peerId, node);
+    const daemon = new ClientDaemon(opts, cache, peerId, node, identity);
     try {
       await daemon.ap.start();
+      await daemon.refreshTicket();
       daemon.metricsTimer = setInterval(() => daemon.ap.send({ type: 'metrics', report: daemon.metricsReport() }), METRICS_INTERVAL_MS);
       daemon.metricsTimer.unref();
       daemon.prefetchTimer = setInterval(() => daemon.checkPrefetch(), PREFETCH_CHECK_MS);
@@ -501,6 +516,30 @@ export class ClientDaemon {
     });
   }
 
+  /** Asks the AP for a fresh peer ticket; on failure tries again in a while. */
+  private async refreshTicket(): Promise<void> {
+    clearTimeout(this.ticketTimer);
+    try {
+      const answer = await this.ap.request({ type: 'ticket-request' });
+      if (answer.type !== 'peer-ticket') throw new Error(`AP answered ticket-request with ${answer.type}`);
+      this.takeTicket(answer);
+    } catch (err) {
+      if (this.stopped) return;
+      this.opts.log?.(`client: no peer ticket from the AP (${(err as Error).message}); peers will refuse us until we get one`);
+      this.ticketTimer = setTimeout(() => void this.refreshTicket(), TICKET_RETRY_MS);
+      this.ticketTimer.unref();
+    }
+  }
+
+  /** A ticket from the AP (an answer or a push): use it, and ask for the next at half its life. */
+  private takeTicket(msg: MessageOf<'peer-ticket'>): void {
+    if (this.stopped) return;
+    this.node.admission.update(msg.ticket, msg.keys);
+    clearTimeout(this.ticketTimer);
+    this.ticketTimer = setTimeout(() => void this.refreshTicket(), ticketRefreshDelay(msg.ticket));
+    this.ticketTimer.unref();
+  }
+
   /** Everything `/api/stats` reports. */
   stats(): object {
     const plays = this.plays.history;
@@ -545,6 +584,13 @@ export class ClientDaemon {
         // Overlay searches: found at distance 1, at distance 2 (counted as P2P'11 does), not found.
         search: this.node.search.stats(),
         connectBacks: { asked: this.lookup.stats.connectBacksAsked, succeeded: this.lookup.stats.connectBacksSucceeded },
+        // Peer admission (DESIGN §5): our ticket's key and expiry, the AP keys we accept, refusals by reason.
+        admission: {
+          ticketKeyId: this.node.admission.ticket?.keyId ?? null,
+          ticketExpiresAt: this.node.admission.ticket?.expiresAt ?? null,
+          keys: this.node.admission.keys,
+          refused: { ...this.node.admission.refused },
+        },
       },
       // Requests to the AP by reason: first seconds, emergency, no peer, prefetch fallback, slow peer.
       apRequests: this.fetcher.apRequests,
@@ -575,6 +621,8 @@ export class ClientDaemon {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.ticketTimer);
     clearInterval(this.metricsTimer);
     clearInterval(this.prefetchTimer);
     this.plays.stop();
@@ -590,6 +638,9 @@ export class ClientDaemon {
 function withAlbumUri<A extends { id: string }>(album: A): A & { uri: string } {
   return { ...album, uri: albumUri(album.id) };
 }
+
+/** How soon to ask again for a peer ticket the AP did not give, ms. */
+const TICKET_RETRY_MS = 30_000;
 
 /** Bytes of randomness in a peer id (its hex is twice as long). */
 const PEER_ID_BYTES = 16;

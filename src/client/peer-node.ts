@@ -14,6 +14,8 @@ import { PROTOCOL_VERSION, type Message, type PeerAddress, type Role } from '../
 import type { Link } from '../net/link.ts';
 import { connectTls, listenTls, type TlsListener } from '../net/tls.ts';
 import type { TlsIdentity } from '../net/identity.ts';
+import { PeerAdmission } from '../net/peer-ticket.ts';
+import { PeerAdmissionError, type AdmissionReason, type PeerTicket } from '../core/peer-ticket.ts';
 import { ChunkPump } from '../server/chunk-pump.ts';
 import type { DiskCache } from './disk-cache.ts';
 import type { OnChunk } from './ap-connection.ts';
@@ -41,6 +43,12 @@ export interface PeerNodeOptions {
    * router (what UPnP sets up) or a proxy in front of the listener. @default the listen port
    */
   advertisePort?: number;
+  /**
+   * Our peer ticket and the AP's keys (DESIGN §5): every peer link, accepted or dialled, needs a
+   * valid ticket from the other side for its peer id and its TLS certificate. @default empty:
+   * no ticket and no keys, so every peer is refused until the AP sends them
+   */
+  admission?: PeerAdmission;
   log?: (line: string) => void;
 }
 
@@ -72,6 +80,7 @@ export class PeerNode extends EventEmitter<Events> {
   refusedBusy = 0;
 
   readonly search: OverlaySearch;
+  readonly admission: PeerAdmission;
   /** Our host as peers see it (the AP tells us at login). */
   advertisedHost = '127.0.0.1';
   /** Whether peers can dial our listen port (the AP's probe tells us). */
@@ -84,6 +93,7 @@ export class PeerNode extends EventEmitter<Events> {
     this.neighbours = new Neighbours(opts.config);
     this.uploads = new UploadSlots(opts.config);
     this.search = new OverlaySearch({ config: opts.config, rng: { next: () => randomInt(2 ** 32) / 2 ** 32 } });
+    this.admission = opts.admission ?? new PeerAdmission();
   }
 
   /** How peers reach us: port 0 when they cannot dial us. */
@@ -140,7 +150,7 @@ export class PeerNode extends EventEmitter<Events> {
         port: opts.port,
         identity: opts.identity,
         config: opts.config,
-        onLink: (link, info) => node.accept(link, info.remoteAddress),
+        onLink: (link, info) => node.accept(link, info.remoteAddress, info.clientFingerprint),
       });
     }
     return node;
@@ -169,10 +179,17 @@ export class PeerNode extends EventEmitter<Events> {
     }
     if (address.port === 0) throw new PeerUnavailableError(`peer ${address.peerId} accepts no connections`);
     const dial = (async () => {
-      const { link } = await connectTls({ host: address.host, port: address.port, config: this.opts.config, timeoutMs: 5_000 });
+      // Our certificate goes to the peer (its ticket check needs it); theirs is the server's.
+      const { link, fingerprint } = await connectTls({ host: address.host, port: address.port, config: this.opts.config, timeoutMs: 5_000, identity: this.opts.identity });
       try {
         const hello = await link.request(this.hello(), { timeoutMs: 5_000 });
         if (hello.type !== 'hello' || hello.peerId !== address.peerId) throw new PeerUnavailableError(`${address.host}:${address.port} is not peer ${address.peerId}`);
+        const reason = this.admission.check(hello.ticket, hello.peerId, fingerprint);
+        if (reason) {
+          this.log(`client: refused peer ${hello.peerId} at ${address.host}:${address.port}: ${reason}`);
+          link.close(`peer admission refused: ${reason}`);
+          throw new PeerAdmissionError(reason);
+        }
         return this.register(link, address, this.opts.peerId, hello.role);
       } catch (err) {
         link.close('handshake failed');
@@ -232,10 +249,30 @@ export class PeerNode extends EventEmitter<Events> {
   }
 
   private hello(): Message {
-    return { type: 'hello', version: PROTOCOL_VERSION, role: this.opts.role, agent: 'tunemesh-client/0.1', peerId: this.opts.peerId, listenPort: this.advertisedPort };
+    const ticket: PeerTicket | undefined = this.admission.ticket;
+    return {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      role: this.opts.role,
+      agent: 'tunemesh-client/0.1',
+      peerId: this.opts.peerId,
+      listenPort: this.advertisedPort,
+      ...(ticket ? { ticket } : {}),
+    };
   }
 
-  private accept(link: Link, remoteHost: string): void {
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Refuses a peer at admission: an `error` answer naming the reason, then the link is closed with it. */
+  private refuse(link: Link, requestId: number, reason: AdmissionReason, remoteHost: string): void {
+    this.log(`client: refused a peer link from ${remoteHost}: ${reason}`);
+    link.send({ type: 'error', code: 'unauthorized', message: `peer admission refused: ${reason}` }, requestId);
+    link.close(`peer admission refused: ${reason}`);
+  }
+
+  private accept(link: Link, remoteHost: string, certFingerprint: string | undefined): void {
     if (!this.neighbours.canAccept()) {
       link.close('at the neighbour hard limit');
       return;
@@ -244,6 +281,11 @@ export class PeerNode extends EventEmitter<Events> {
       link.off('message', onFirst);
       if (msg.type !== 'hello' || msg.version !== PROTOCOL_VERSION || !msg.peerId) {
         link.close('hello expected first');
+        return;
+      }
+      const reason = this.admission.check(msg.ticket, msg.peerId, certFingerprint);
+      if (reason) {
+        this.refuse(link, requestId, reason, remoteHost);
         return;
       }
       link.send(this.hello(), requestId);

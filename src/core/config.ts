@@ -138,6 +138,11 @@ export interface TunemeshConfig {
    * loses at most this much of marks, never data. @default 100 (ours)
    */
   cacheMarkFlushMs: number;
+  /**
+   * Life of a peer ticket the AP issues, ms; clients ask for a fresh one at half of it, and a
+   * rotated-out AP key stays valid for this long. @default 3600000 (ours: 1 h)
+   */
+  peerTicketTtlMs: number;
 }
 
 /**
@@ -206,6 +211,7 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   minStartBufferMs: 500,
   startRateMargin: 1.2,
   cacheMarkFlushMs: 100,
+  peerTicketTtlMs: 3_600_000,
 });
 
 /** The config with some fields overridden. */

@@ -21,7 +21,7 @@ import {
   TruncatedError,
   UnknownMessageTypeError,
 } from './errors.ts';
-import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PlaylistInfo, Role } from './messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PeerTicket, PlaylistInfo, Role, TicketKey } from './messages.ts';
 
 /**
  * Encoding and decoding position. Encoding runs in two passes: `preencode` adds each value's
@@ -78,6 +78,11 @@ export const LIMITS = Object.freeze({
   playlistNameBytes: 200,
   /** Tracks in one playlist, and track ids in one `add-to-playlist`. */
   playlistTracks: 10_000,
+  /** Public keys in a `peer-ticket` (current and retired AP ticket keys). */
+  ticketKeys: 16,
+  /** Bytes of a ticket key (Ed25519: 32) and of a ticket signature (Ed25519: 64). */
+  ticketKeyBytes: 64,
+  signatureBytes: 128,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -296,6 +301,27 @@ export function nullableUint(max: number): Encoding<number | null> {
     decode(state) {
       const v = inner.decode(state);
       return v === 0 ? null : v - 1;
+    },
+  };
+}
+
+/**
+ * A value that may be absent (`undefined`): one byte 0, or 1 and the value. A struct leaves an
+ * absent field out of the decoded object (not `field: undefined`).
+ */
+export function optional<T>(inner: Encoding<T>): Encoding<T | undefined> {
+  return {
+    preencode(state, value) {
+      state.end += 1;
+      if (value !== undefined) inner.preencode(state, value);
+    },
+    encode(state, value) {
+      state.buffer[state.start++] = value === undefined ? 0 : 1;
+      if (value !== undefined) inner.encode(state, value);
+    },
+    decode(state) {
+      const present = bool.decode(state);
+      return present ? inner.decode(state) : undefined;
     },
   };
 }
@@ -573,7 +599,8 @@ function fieldsCodec<F extends Fields>(fields: F, make: () => Record<string, unk
       const out = make();
       for (const [name, enc] of entries) {
         try {
-          out[name] = enc.decode(state);
+          const v = enc.decode(state);
+          if (v !== undefined) out[name] = v;
         } catch (err) {
           annotate(err, name);
         }
@@ -692,6 +719,21 @@ const host = string(LIMITS.hostBytes);
 /** Where a peer accepts connections; port 0 = nowhere. At least 5 bytes. */
 export const peerAddressEncoding: Encoding<PeerAddress> = struct({ peerId: peerIdEncoding, host, port: uint16 });
 const peers = array(peerAddressEncoding, LIMITS.trackerPeers, 5);
+
+/** An AP ticket key id: 8 bytes, as 16 lowercase hex characters. */
+const ticketKeyId = fixedHex(8);
+/** A peer ticket (DESIGN §5), fields in the order of {@link PeerTicket}. At least 8 + 1 + 1 + 32 + 1 + 1 + 1 bytes. */
+export const peerTicketEncoding: Encoding<PeerTicket> = struct({
+  keyId: ticketKeyId,
+  peerId: peerIdEncoding,
+  user: string(LIMITS.userBytes),
+  certFingerprint: fixedHex(32),
+  issuedAt: varUint53,
+  expiresAt: varUint53,
+  signature: bytes(LIMITS.signatureBytes),
+});
+/** An AP public ticket key. */
+export const ticketKeyEncoding: Encoding<TicketKey> = struct({ keyId: ticketKeyId, publicKey: bytes(LIMITS.ticketKeyBytes) });
 const hops = smallUint(LIMITS.searchHops);
 
 /** A client's metric report: every field a varint up to 2^53 - 1, in the order of {@link MetricsReport}. */
@@ -730,6 +772,8 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
   'login-ok': 17,
   reachability: 18,
   metrics: 19,
+  'ticket-request': 20,
+  'peer-ticket': 21,
   search: 32,
   'search-result': 33,
   'list-artists': 34,
@@ -764,7 +808,14 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
 
 const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
   // New fields go after the old ones (version first: a peer can always read it).
-  hello: message('hello', { version: uint16, role: roleEncoding, agent: string(LIMITS.userBytes), peerId: helloPeerId, listenPort: uint16 }),
+  hello: message('hello', {
+    version: uint16,
+    role: roleEncoding,
+    agent: string(LIMITS.userBytes),
+    peerId: helloPeerId,
+    listenPort: uint16,
+    ticket: optional(peerTicketEncoding),
+  }),
   bye: message('bye', { reason: text }),
   error: message('error', { code: errorCodeEncoding, message: text }),
   ping: message('ping', { nonce: uint32 }),
@@ -775,6 +826,8 @@ const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
   'login-ok': message('login-ok', { user: string(LIMITS.userBytes), sessionId: id, observedHost: host }),
   reachability: message('reachability', { reachable: bool }),
   metrics: message('metrics', { report: metricsReportEncoding }),
+  'ticket-request': message('ticket-request', {}),
+  'peer-ticket': message('peer-ticket', { ticket: peerTicketEncoding, keys: array(ticketKeyEncoding, LIMITS.ticketKeys, 9) }),
   search: message('search', { query: string(LIMITS.queryBytes), limit: varUint32 }),
   'search-result': message('search-result', { tracks, artists, albums }),
   'list-artists': message('list-artists', { offset: varUint32, limit: varUint32 }),

@@ -4,6 +4,9 @@
  * share the framing; peer-only messages arrive with the peers issue.
  */
 import type { AlbumInfo, ArtistInfo, TrackInfo } from '../core/track.ts';
+import type { PeerTicket, TicketKey } from '../core/peer-ticket.ts';
+
+export type { PeerTicket, TicketKey };
 
 /** Protocol version carried in the hello; a peer with another major version is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -76,9 +79,10 @@ export interface PlaylistInfo {
 export type Message =
   /**
    * First frame on every link, both ways: protocol version, role, the sender's peer id ('' for
-   * the AP) and the port it accepts peer connections on (0 = none).
+   * the AP) and the port it accepts peer connections on (0 = none). On peer links each side shows
+   * its peer ticket (DESIGN §5); a peer hello without a valid one is refused.
    */
-  | { type: 'hello'; version: number; role: Role; agent: string; peerId: string; listenPort: number }
+  | { type: 'hello'; version: number; role: Role; agent: string; peerId: string; listenPort: number; ticket?: PeerTicket }
   /** Client -> AP: log in; answered by `login-ok` or `error`. */
   | { type: 'login'; user: string; password: string }
   /** `observedHost`: the client's address as the AP sees it, which peers will dial. */
@@ -106,6 +110,18 @@ export type Message =
   | { type: 'peer-search'; queryId: number; fileId: string; hops: number }
   /** The answer to a search, routed back along the path it came: `distance` hops from the searcher. */
   | { type: 'peer-found'; queryId: number; fileId: string; holder: PeerAddress; distance: number }
+  /**
+   * Client -> AP, once logged in: ask for a peer ticket bound to the certificate the client
+   * presented on this link. Answered by `peer-ticket`, or `error` unauthorized (not logged in, or
+   * no client certificate).
+   */
+  | { type: 'ticket-request' }
+  /**
+   * AP -> client: a fresh peer ticket and the AP's ticket keys valid now (the current one and
+   * retired ones whose tickets have not all expired). The answer to `ticket-request`, and pushed
+   * when the AP rotates its key.
+   */
+  | { type: 'peer-ticket'; ticket: PeerTicket; keys: TicketKey[] }
   /** Client -> AP: periodic metric report. No answer. */
   | { type: 'metrics'; report: MetricsReport }
   /** The answer to a request that failed. */

@@ -15,6 +15,7 @@ import type { DataDir } from './data-dir.ts';
 import { PlaylistError, UnknownPlaylistError, type PlaylistPage, type SearchResult } from './catalog.ts';
 import { ChunkPump } from './chunk-pump.ts';
 import { PeerServices, type OverlayMember } from './peer-services.ts';
+import { TicketKeyring } from './ticket-keys.ts';
 
 /** Options of {@link AccessPoint.start}. */
 export interface AccessPointOptions {
@@ -40,6 +41,8 @@ interface Session {
   /** The client in the overlay, once logged in (not for clients without a peer id). */
   member?: OverlayMember;
   hello?: Extract<Message, { type: 'hello' }>;
+  /** Fingerprint of the TLS certificate the client presented on this link: what its peer tickets bind. */
+  clientFingerprint?: string;
   user?: string;
   sessionId?: string;
   pump: ChunkPump;
@@ -79,18 +82,23 @@ export interface AccessPointStats {
   chunksSent: number;
   loginsFailed: number;
   protocolErrors: number;
+  /** Peer tickets issued, and ticket key rotations. */
+  ticketsIssued: number;
+  keyRotations: number;
 }
 
 export class AccessPoint extends EventEmitter {
   private readonly sessions = new Set<Session>();
   private closeServer?: () => Promise<void>;
   private nextSession = 1;
-  readonly stats: AccessPointStats = { clients: 0, loggedIn: 0, chunkBytesSent: 0, chunksSent: 0, loginsFailed: 0, protocolErrors: 0 };
+  readonly stats: AccessPointStats = { clients: 0, loggedIn: 0, chunkBytesSent: 0, chunksSent: 0, loginsFailed: 0, protocolErrors: 0, ticketsIssued: 0, keyRotations: 0 };
   /** `host:port#fingerprint`, what clients are given to connect and pin the AP's key. */
   address = '';
   port = 0;
 
   readonly peers: PeerServices;
+  private keyring!: TicketKeyring;
+  private pruneKeysTimer?: NodeJS.Timeout;
 
   private constructor(private readonly opts: AccessPointOptions) {
     super();
@@ -101,13 +109,17 @@ export class AccessPoint extends EventEmitter {
   static async start(opts: AccessPointOptions): Promise<AccessPoint> {
     const ap = new AccessPoint(opts);
     const identity = await loadOrCreateIdentity(opts.data.paths.tls);
+    ap.keyring = await TicketKeyring.open(opts.data.paths.tls, Date.now());
+    // Retired ticket keys are dropped once every ticket they signed has expired.
+    ap.pruneKeysTimer = setInterval(() => ap.keyring.prune(Date.now()), 60_000);
+    ap.pruneKeysTimer.unref();
     const host = opts.host ?? '127.0.0.1';
     const server = await listenTls({
       host,
       port: opts.port ?? 0,
       identity,
       config: opts.config,
-      onLink: (link, info) => ap.accept(link, info?.remote ?? '?'),
+      onLink: (link, info) => ap.accept(link, info?.remote ?? '?', info?.clientFingerprint),
     });
     ap.closeServer = server.close;
     ap.port = server.port;
@@ -122,10 +134,43 @@ export class AccessPoint extends EventEmitter {
     this.opts.log?.(line);
   }
 
-  private accept(link: Link, remote: string): void {
+  /** The id of the key that signs new peer tickets. */
+  get ticketKeyId(): string {
+    return this.keyring.currentKeyId;
+  }
+
+  /**
+   * Rotates the peer-ticket signing key without dropping anyone: a new key becomes current, the
+   * old one stays valid until every ticket it signed has expired, and every logged-in client
+   * gets the new key set (all of them first) and then a fresh ticket signed with the new key.
+   */
+  async rotateTicketKey(): Promise<string> {
+    const keyId = await this.keyring.rotate(Date.now(), this.opts.config.peerTicketTtlMs);
+    this.stats.keyRotations++;
+    this.log(`ap: peer ticket key rotated; now signing with ${keyId}`);
+    const issued: [Session, Message][] = [];
+    for (const s of this.sessions) {
+      const msg = this.ticketFor(s);
+      if (msg) issued.push([s, msg]);
+    }
+    for (const [s, msg] of issued) s.link.send(msg);
+    return keyId;
+  }
+
+  /** A `peer-ticket` for a logged-in session with a peer id and a client certificate. */
+  private ticketFor(s: Session): Message | undefined {
+    if (!s.user || !s.hello?.peerId || !s.clientFingerprint) return undefined;
+    const now = Date.now();
+    const ticket = this.keyring.issue({ peerId: s.hello.peerId, user: s.user, certFingerprint: s.clientFingerprint }, now, this.opts.config.peerTicketTtlMs);
+    this.stats.ticketsIssued++;
+    return { type: 'peer-ticket', ticket, keys: this.keyring.publicKeys(now) };
+  }
+
+  private accept(link: Link, remote: string, clientFingerprint?: string): void {
     const session: Session = {
       link,
       remote,
+      ...(clientFingerprint ? { clientFingerprint } : {}),
       helloDone: false,
       pump: new ChunkPump(link, this.opts.data.store, this.opts.config.chunkSize, this.opts.maxRatePerClient ?? 0, (bytes) => {
         this.stats.chunkBytesSent += bytes;
@@ -275,6 +320,13 @@ export class AccessPoint extends EventEmitter {
       case 'metrics':
         if (s.member) s.member.report = msg.report;
         return;
+      case 'ticket-request': {
+        if (!s.hello?.peerId) throw new RequestError('bad-request', 'a peer ticket needs a peer id in the hello');
+        const answer = this.ticketFor(s);
+        if (!answer) throw new RequestError('unauthorized', 'present a TLS client certificate on the AP link to get a peer ticket');
+        s.link.send(answer, requestId);
+        return;
+      }
       case 'chunk-request': {
         const size = await store.size(msg.fileId);
         if (size === undefined) throw new RequestError('not-found', `no file ${msg.fileId}`);
@@ -308,6 +360,7 @@ export class AccessPoint extends EventEmitter {
 
   /** Closes every link and the listener. */
   async stop(): Promise<void> {
+    clearInterval(this.pruneKeysTimer);
     for (const s of this.sessions) s.link.close('server shutting down');
     await this.closeServer?.();
   }

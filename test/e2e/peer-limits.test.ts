@@ -16,6 +16,8 @@ import { makeConfig } from '../../src/core/config.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.ts';
 import type { Link } from '../../src/net/link.ts';
 import { runCli, startCli } from '../helpers/processes.ts';
+import { loadOrCreateIdentity } from '../../src/net/identity.ts';
+import { ticketFromAp } from '../helpers/peer-ticket.ts';
 
 test('(d) 100 requesting peers: at most 60 connections and 4 uploads, then pruned below 50', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-limits-'));
@@ -56,13 +58,23 @@ test('(d) 100 requesting peers: at most 60 connections and 4 uploads, then prune
       })();
 
       const config = makeConfig();
+      // Each requester is a legitimate peer: its own peer id and a ticket from the AP, bound to
+      // the TLS key it presents (one key for all of them).
+      const identity = await loadOrCreateIdentity(path.join(dir, 'burst-id'));
+      const apAddress = JSON.parse(ap.firstLine).address;
+      const tickets = await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const peerId = randomBytes(8).toString('hex');
+          return { peerId, ticket: (await ticketFromAp(apAddress, 'fay', 'pw', peerId, identity)).ticket };
+        }),
+      );
       const outcomes = { served: 0, busy: 0, closed: 0 };
       const requests = await Promise.all(
-        Array.from({ length: 100 }, async () => {
+        tickets.map(async ({ peerId, ticket }) => {
           try {
-            const { link } = await connectTls({ host: '127.0.0.1', port, config, timeoutMs: 10_000 });
+            const { link } = await connectTls({ host: '127.0.0.1', port, config, timeoutMs: 10_000, identity });
             links.push(link);
-            await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'burst', peerId: randomBytes(8).toString('hex'), listenPort: 0 }, { timeoutMs: 10_000 });
+            await link.request({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'burst', peerId, listenPort: 0, ticket }, { timeoutMs: 10_000 });
             // One chunk each: enough to hold an upload slot for a moment at the capped rate.
             const s = link.stream({ type: 'chunk-request', fileId, first: 0, count: 2, urgency: 1 }, (m) => (m.type === 'chunk-end' ? 'done' : 'more'));
             return s.done.then(

@@ -1,7 +1,7 @@
 /** Sample messages and fast-check arbitraries of every message type, shared by the protocol tests. */
 import fc from 'fast-check';
 import type { AlbumInfo, ArtistInfo, TrackInfo } from '../../src/core/track.ts';
-import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PlaylistInfo } from '../../src/protocol/messages.ts';
+import type { ErrorCode, Message, MessageOf, MessageType, MetricsReport, PeerAddress, PeerTicket, PlaylistInfo, TicketKey } from '../../src/protocol/messages.ts';
 
 export const sampleTrack: TrackInfo = {
   id: 't1',
@@ -58,8 +58,21 @@ export const sampleMetrics: MetricsReport = {
 };
 
 /** At least one sample of every message type (the test checks that it covers them all). */
+export const sampleTicket: PeerTicket = {
+  keyId: '0123456789abcdef',
+  peerId: samplePeerId,
+  user: 'ålice',
+  certFingerprint: 'ab'.repeat(32),
+  issuedAt: 1_790_000_000_000,
+  expiresAt: 1_790_003_600_000,
+  signature: new Uint8Array(64).fill(7),
+};
+export const sampleTicketKey: TicketKey = { keyId: 'fedcba9876543210', publicKey: new Uint8Array(32).fill(9) };
+
 export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
   hello: [
+    // a peer hello with the sender's ticket
+    { type: 'hello', version: 1, role: 'peer', agent: 'tunemesh-client/0.1', peerId: samplePeerId, listenPort: 40_123, ticket: sampleTicket },
     { type: 'hello', version: 1, role: 'peer', agent: 'tunemesh-client/0.1', peerId: samplePeerId, listenPort: 40_123 },
     { type: 'hello', version: 65535, role: 'leecher', agent: '', peerId: 'f'.repeat(64), listenPort: 65535 },
     // the AP's hello: no peer id, no listen port
@@ -83,6 +96,11 @@ export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
     { type: 'login-ok', user: 'alice', sessionId: 's-123', observedHost: '203.0.113.9' },
     { type: 'login-ok', user: 'bob', sessionId: 's-124', observedHost: '2001:db8::1' },
     { type: 'login-ok', user: 'carol', sessionId: 's-125', observedHost: '' },
+  ],
+  'ticket-request': [{ type: 'ticket-request' }],
+  'peer-ticket': [
+    { type: 'peer-ticket', ticket: sampleTicket, keys: [sampleTicketKey] },
+    { type: 'peer-ticket', ticket: { ...sampleTicket, user: '', issuedAt: 0, expiresAt: 2 ** 53 - 1, signature: new Uint8Array(0) }, keys: [] },
   ],
   reachability: [
     { type: 'reachability', reachable: true },
@@ -215,6 +233,16 @@ export const fileIdArb = hexArb(64, 64);
 const hostArb = fc.oneof(str(60), fc.ipV4(), fc.ipV6(), fc.domain());
 export const peerAddressArb: fc.Arbitrary<PeerAddress> = fc.record({ peerId: peerIdArb, host: hostArb, port: u16 });
 const hopsArb = fc.integer({ min: 0, max: 8 });
+const ticketArb: fc.Arbitrary<PeerTicket> = fc.record({
+  keyId: hexArb(16, 16),
+  peerId: peerIdArb,
+  user: str(60),
+  certFingerprint: hexArb(64, 64),
+  issuedAt: u53,
+  expiresAt: u53,
+  signature: fc.uint8Array({ maxLength: 128 }),
+});
+const ticketKeyArb: fc.Arbitrary<TicketKey> = fc.record({ keyId: hexArb(16, 16), publicKey: fc.uint8Array({ maxLength: 64 }) });
 const metricsArb: fc.Arbitrary<MetricsReport> = fc.record({
   plays: u53,
   playsWithStutter: u53,
@@ -239,7 +267,9 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     agent: str(60),
     peerId: hexArb(0, 64),
     listenPort: u16,
-  }),
+  }).chain((h) => fc.option(ticketArb, { nil: undefined }).map((ticket) => (ticket ? { ...h, ticket } : h))),
+  fc.constant({ type: 'ticket-request' as const }),
+  fc.record({ type: fc.constant('peer-ticket' as const), ticket: ticketArb, keys: fc.array(ticketKeyArb, { maxLength: 4 }) }),
   fc.record({ type: fc.constant('bye' as const), reason: str(100) }),
   fc.record({ type: fc.constant('error' as const), code: fc.constantFrom(...errorCodes), message: str(100) }),
   fc.record({ type: fc.constant('ping' as const), nonce: u32 }),

@@ -18,7 +18,12 @@ export function register(program: Command): void {
     .option('--no-tracker', 'answer tracker queries with no peers, so only the overlay search finds them')
     .option('--set <key=value>', 'override a config value (repeatable), e.g. --set neighbourSoftLimit=40', collectConfigOverride)
     .option('--json', 'print the address as JSON')
-    .addHelpText('after', '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.')
+    .addHelpText(
+      'after',
+      '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.' +
+        '\nSIGHUP rotates the peer-ticket signing key (kept in <data>/tls/ticket-keys.json): clients stay connected and get' +
+        '\nnew tickets; tickets signed with the old key stay valid until they expire (--set peerTicketTtlMs=..., default 1 h).',
+    )
     .action(async (o: { data: string; host: string; port: number; maxRate: number; tracker: boolean; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       const data = openDataDir(o.data);
       const ap = await AccessPoint.start({
@@ -45,6 +50,13 @@ export function register(program: Command): void {
         );
       }, 60_000);
       summary.unref();
+      // SIGHUP: rotate the peer-ticket key (DESIGN §5).
+      process.on('SIGHUP', () => {
+        ap.rotateTicketKey().then(
+          (keyId) => process.stderr.write(`tunemesh: peer ticket key rotated, now ${keyId}\n`),
+          (err: Error) => process.stderr.write(`tunemesh: rotating the peer ticket key failed: ${err.message}\n`),
+        );
+      });
       onShutdown(async () => {
         clearInterval(summary);
         await ap.stop();
