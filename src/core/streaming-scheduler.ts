@@ -176,8 +176,9 @@ interface LiveRequest {
   readonly urgency: number;
   lastArrivalAt: number | undefined;
   readonly arrived: boolean[];
-  /** Chunks not arrived yet. */
+  /** Chunks not arrived yet, and their bytes. */
   missing: number;
+  missingBytes: number;
 }
 
 /** What this download measured of one source. */
@@ -196,6 +197,8 @@ interface SourceStats {
   outstandingBytes: number;
   /** A request of it was slow or failed: asked only when no other source can serve, until a chunk arrives. */
   demoted: boolean;
+  /** Its live requests (in `requests`), in the order sent. */
+  reqs: LiveRequest[];
 }
 
 /** Where the AP may serve in a decision, and why. */
@@ -242,10 +245,12 @@ export class StreamingScheduler {
   private bufferEstablished = false;
   private readonly requests = new Map<number, LiveRequest>();
   /** Chunk index -> the live request that asked for it. */
-  private readonly owner = new Map<number, LiveRequest>();
+  private readonly owner: (LiveRequest | undefined)[];
   private readonly stats = new Map<string, SourceStats>();
   private readonly pendingCancel: number[] = [];
   private nextId = 1;
+  /** Scratch list of one step of the greedy assignment. */
+  private readonly scratch: string[] = [];
   private lastNow = -Infinity;
   private wake: number | undefined;
 
@@ -256,6 +261,7 @@ export class StreamingScheduler {
   ) {
     if (!(config.chunkSize > 0)) throw new RangeError(`chunkSize must be > 0, got ${config.chunkSize}`);
     this.total = Math.ceil(track.bytes / config.chunkSize);
+    this.owner = new Array<LiveRequest | undefined>(this.total).fill(undefined);
     this.batch = Math.max(1, Math.floor(opts.batchChunks ?? 32));
     this.pipeline = Math.max(1, Math.floor(opts.pipeline ?? 3));
     this.counters = opts.counters ?? newApRequestCounters();
@@ -290,6 +296,11 @@ export class StreamingScheduler {
     }
   }
 
+  /** Peers still usable for this file, in the order found (cheaper than {@link usablePeers} when the order does not matter). */
+  peerIds(): readonly string[] {
+    return this.peers;
+  }
+
   /** Peers still usable for this file, best first (demoted last, then by expected download time). */
   usablePeers(): readonly string[] {
     const now = this.lastNow;
@@ -316,6 +327,7 @@ export class StreamingScheduler {
     r.missing--;
     r.lastArrivalAt = now;
     const bytes = this.chunkBytes(index);
+    r.missingBytes -= bytes;
     s.bytes += bytes;
     s.outstandingBytes -= bytes;
     s.lastArrivalAt = now;
@@ -556,18 +568,43 @@ export class StreamingScheduler {
     // In an emergency the AP is the dependable source (lectures: it "helps in the case the client
     // fails to find a reliable and fast set of peers"); otherwise a tie goes to the peer, which costs nothing.
     const preferAp = plan?.reason === 'emergency';
-    for (const i of this.urgencyOrder(d.playbackChunk)) {
+    const able = this.scratch;
+    const total = this.total;
+    const from = d.playbackChunk;
+    // From the playback point to the end, then from the start to the playback point.
+    for (let k = 0; k < total; k++) {
+      const i = from + k < total ? from + k : from + k - total;
       if (this.covered(d, i)) continue;
       // Urgency never decreases along the order and pipelines only fill: nobody takes more.
-      if (!eligible.some((id) => hasRoom(id, i))) return;
-      const able = eligible.filter((id) => canTake(id, i, 0));
-      const good = able.filter((id) => !this.source(id, d.now).demoted);
-      const candidates = (good.length > 0 ? good : able).filter((id) => hasRoom(id, i));
-      if (candidates.length === 0) continue;
-      const best = candidates.reduce((a, b) => (this.rank(b, a, d.now, d.hints, this.chunkBytes(i), preferAp) < 0 ? b : a));
+      let room = false;
+      for (let e = 0; e < eligible.length; e++) {
+        if (hasRoom(eligible[e]!, i)) {
+          room = true;
+          break;
+        }
+      }
+      if (!room) return;
+      able.length = 0;
+      let good = 0;
+      for (let e = 0; e < eligible.length; e++) {
+        const id = eligible[e]!;
+        if (!canTake(id, i, 0)) continue;
+        able.push(id);
+        if (!this.source(id, d.now).demoted) good++;
+      }
+      // The best of the good sources with room (of all able ones when none is good), first on ties.
+      let best: string | undefined;
+      const bytesI = this.chunkBytes(i);
+      for (let e = 0; e < able.length; e++) {
+        const id = able[e]!;
+        if (good > 0 && this.source(id, d.now).demoted) continue;
+        if (!hasRoom(id, i)) continue;
+        if (best === undefined || this.rank(id, best, d.now, d.hints, bytesI, preferAp) < 0) best = id;
+      }
+      if (best === undefined) continue;
       let n = 1;
-      let bytes = this.chunkBytes(i);
-      while (n < this.batch && i + n < this.total && !this.covered(d, i + n) && canTake(best, i + n, bytes)) bytes += this.chunkBytes(i + n++);
+      let bytes = bytesI;
+      while (n < this.batch && i + n < total && !this.covered(d, i + n) && canTake(best, i + n, bytes)) bytes += this.chunkBytes(i + n++);
       this.send(d, best, i, n, best === SERVER ? plan?.reason : undefined);
     }
   }
@@ -602,14 +639,17 @@ export class StreamingScheduler {
 
   private send(d: Decision, source: string, first: number, count: number, reason: ApReason | undefined): void {
     const urgency = this.urgencyOf(d, first);
-    const r: LiveRequest = { id: this.nextId++, source, first, count, sentAt: d.now, urgency, lastArrivalAt: undefined, arrived: new Array<boolean>(count).fill(false), missing: count };
+    const r: LiveRequest = { id: this.nextId++, source, first, count, sentAt: d.now, urgency, lastArrivalAt: undefined, arrived: new Array<boolean>(count).fill(false), missing: count, missingBytes: 0 };
     this.requests.set(r.id, r);
     const s = this.source(source, d.now);
     this.settle(s, d.now);
     s.active++;
+    s.reqs.push(r);
     for (let i = first; i < first + count; i++) {
-      this.owner.set(i, r);
-      s.outstandingBytes += this.chunkBytes(i);
+      this.owner[i] = r;
+      const bytes = this.chunkBytes(i);
+      s.outstandingBytes += bytes;
+      r.missingBytes += bytes;
     }
     const a: StreamAssignment = { id: r.id, source, first, count, urgency };
     if (source === SERVER) {
@@ -659,16 +699,18 @@ export class StreamingScheduler {
     const s = this.source(r.source, now);
     this.settle(s, now);
     if (r.missing > 0) s.active--;
+    const k = s.reqs.indexOf(r);
+    if (k >= 0) s.reqs.splice(k, 1);
     for (let i = r.first; i < r.first + r.count; i++) {
       if (!r.arrived[i - r.first]) s.outstandingBytes -= this.chunkBytes(i);
-      if (this.owner.get(i) === r) this.owner.delete(i);
+      if (this.owner[i] === r) this.owner[i] = undefined;
     }
   }
 
   private source(id: string, now: number): SourceStats {
     let s = this.stats.get(id);
     if (!s) {
-      s = { bytes: 0, busyMs: 0, busyMark: now, busyAtLastArrival: 0, lastArrivalAt: undefined, active: 0, outstandingBytes: 0, demoted: false };
+      s = { bytes: 0, busyMs: 0, busyMark: now, busyAtLastArrival: 0, lastArrivalAt: undefined, active: 0, outstandingBytes: 0, demoted: false, reqs: [] };
       this.stats.set(id, s);
     }
     return s;
@@ -710,10 +752,14 @@ export class StreamingScheduler {
    * its requests at least as urgent (uploaders serve lower values first, ties in order sent).
    */
   private bytesBefore(source: string, u: number, id: number): number {
+    const s = this.stats.get(source);
+    if (!s) return 0;
     let bytes = 0;
-    for (const q of this.requests.values()) {
-      if (q.source !== source || q.id === id || q.missing === 0) continue;
-      if (q.urgency < u || (q.urgency === u && q.id < id)) for (const i of this.missingOf(q)) bytes += this.chunkBytes(i);
+    const reqs = s.reqs;
+    for (let k = 0; k < reqs.length; k++) {
+      const q = reqs[k]!;
+      if (q.id === id || q.missing === 0) continue;
+      if (q.urgency < u || (q.urgency === u && q.id < id)) bytes += q.missingBytes;
     }
     return bytes;
   }
@@ -721,7 +767,8 @@ export class StreamingScheduler {
   /** The lowest urgency value among a source's requests with chunks to come; Infinity if none. */
   private mostUrgentAt(source: string): number {
     let u = Infinity;
-    for (const q of this.requests.values()) if (q.source === source && q.missing > 0) u = Math.min(u, q.urgency);
+    const reqs = this.stats.get(source)?.reqs;
+    if (reqs) for (let k = 0; k < reqs.length; k++) if (reqs[k]!.missing > 0 && reqs[k]!.urgency < u) u = reqs[k]!.urgency;
     return u;
   }
 
@@ -747,13 +794,7 @@ export class StreamingScheduler {
 
   /** Held, or asked for by a live request. */
   private covered(d: Decision, i: number): boolean {
-    return this.owner.has(i) || d.input.held(i);
-  }
-
-  /** From the playback point to the end, then from the start to the playback point. */
-  private *urgencyOrder(from: number): Generator<number> {
-    for (let i = from; i < this.total; i++) yield i;
-    for (let i = 0; i < from; i++) yield i;
+    return this.owner[i] !== undefined || d.input.held(i);
   }
 
   private chunkBytes(i: number): number {

@@ -103,6 +103,33 @@ export class Network {
     this.rerate(f.from, f.to, now);
   }
 
+  /**
+   * Reports the units of a flow completed by now without waiting for its next event (the receiver
+   * is about to decide, or to cancel it); never its end, which its own event reports.
+   */
+  flush(f: Flow): void {
+    if (!f.active) return;
+    const now = this.engine.now();
+    this.settle(f, now);
+    if (f.completed <= f.reported) return;
+    const first = f.reported;
+    const times = f.doneTimes;
+    f.doneTimes = [];
+    f.reported = f.completed;
+    this.schedule(f, now);
+    f.onUnits(first, times, false);
+  }
+
+  /** Changes how many units a flow reports per event (from its next report on). */
+  setStep(f: Flow, step: number): void {
+    step = Math.max(1, step);
+    if (!f.active || f.step === step) return;
+    f.step = step;
+    const now = this.engine.now();
+    this.settle(f, now);
+    this.schedule(f, now);
+  }
+
   /** Fair share of a flow now. */
   private shareOf(f: Flow): number {
     const up = f.from === this.opts.apNode ? this.opts.up[f.from]! / Math.max(1, this.apFlows) : this.opts.up[f.from]! / Math.max(1, this.upFlows[f.from]!.length);

@@ -311,7 +311,7 @@ export function renderHistogram(r: SimReport, barWidth = 40): string {
 
 /** One run: its figures beside the published values, the neighbours table and the histogram. */
 export function renderReport(r: SimReport): string {
-  let out = `tunemesh simulation: ${r.params.label || 'run'} — ${count(r.params.peers)} peers, ${r.params.hours} h, seed ${r.params.seed}\n\n`;
+  let out = `tunemesh simulation: ${r.params.label || 'run'} — ${count(r.params.peers)} peers, ${r.params.hours} h, seed ${r.params.seed}${r.params.allOnline ? ', all online' : ''}\n\n`;
   out += figuresTable([r], ['figure', 'simulated', 'published']);
   out += '\n' + renderNeighbours(r);
   out += '\n' + renderHistogram(r);

@@ -21,6 +21,12 @@ export interface SimParams {
   overrides: Record<string, number>;
   /** A short name of this run in a sweep, e.g. `trackerMemory=5` or `tracker only`. */
   label: string;
+  /**
+   * Every user logs in within the first 10 minutes and stays online to the end of the run (still
+   * alternating listening and idle periods): `peers` is then the concurrent population. Absent: the
+   * daily session pattern (about 60-67 % online).
+   */
+  allOnline?: boolean;
 }
 
 /** A latency distribution, ms. */

@@ -20,11 +20,11 @@
 import type { TunemeshConfig } from '../core/config.ts';
 import { CachePolicy } from '../core/cache-policy.ts';
 import { Neighbours } from '../core/neighbours.ts';
-import { OverlaySearch, type SearchSend } from '../core/overlay-search.ts';
+import { OverlaySearch, type QueryContext, type SearchSend } from '../core/overlay-search.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
 import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
 import { PlaybackClock, startByteFor, type PlaybackTrack } from '../core/playback-clock.ts';
-import { StreamingScheduler, SERVER, newApRequestCounters, type StreamSource } from '../core/streaming-scheduler.ts';
+import { StreamingScheduler, SERVER, newApRequestCounters, type StreamMode, type StreamSource } from '../core/streaming-scheduler.ts';
 import { Tracker } from '../core/tracker.ts';
 import { randomInt, seededRng, type Rng } from '../core/clock.ts';
 import type { PeerAddress } from '../protocol/messages.ts';
@@ -53,8 +53,16 @@ export interface WorldOptions {
   tracker: boolean;
   overlay: boolean;
   prefetch: boolean;
+  /** Everyone logs in over the first 10 minutes and stays online (see {@link SimParams.allOnline}). */
+  allOnline?: boolean;
   config: TunemeshConfig;
-  /** Chunks per delivery event of a flow. */
+  /**
+   * Chunks per delivery event of a flow while its download is comfortable (its play runs with the
+   * buffer above the low mark, or it is a prefetch); 1 otherwise. Above 1, a download takes in the
+   * chunks its flows completed so far before each decision, play timer and cancel, so a decision
+   * sees what it would have seen with one event per chunk; only decisions that a single arrival
+   * would have triggered in between move to the next event.
+   */
   deliveryStep: number;
 }
 
@@ -99,6 +107,12 @@ interface Download {
   wake: SimEvent | null;
   emergency: boolean;
   active: boolean;
+  /** Units per delivery event of its flows now: 1 while its play or its buffer needs every arrival, else the run's `deliveryStep`. */
+  step: number;
+  /** The scheduler's mode at the latest decision. */
+  mode: StreamMode;
+  /** Chunks were taken in by a flush and the play's clock has not been told yet. */
+  untold: boolean;
 }
 
 interface Play {
@@ -182,6 +196,15 @@ export class World {
   private readonly rngSearch: Rng;
   private readonly rttSeed: number;
   private readonly batchChunks: number;
+  /** `deliveryStep` > 1: flows of comfortable downloads report in batches (see {@link WorldOptions.deliveryStep}). */
+  private readonly lazy: boolean;
+  /** Set while units are taken in by a flush: accounting only, no decision. */
+  private flushing = false;
+  /** The message queue of one overlay search, reused. */
+  private readonly floodQueue = new LocalQueue();
+  /** Per client, the number of the latest flood whose query it has taken in (its dedup memory holds that query id). */
+  private readonly floodSeen: Int32Array;
+  private floodNumber = 0;
   private nextReq = 1;
   readonly stats: WorldStats = {
     played: { server: 0, peer: 0, cache: 0 },
@@ -227,6 +250,8 @@ export class World {
     this.rngSearch = engine.rng('search');
     this.rttSeed = engine.rng('rtt').next() * 4294967296;
     this.batchChunks = Math.max(1, Math.round(PRODUCT_REQUEST_BYTES / opts.config.chunkSize));
+    this.lazy = opts.deliveryStep > 1;
+    this.floodSeen = new Int32Array(n);
   }
 
   // ---------------------------------------------------------------- set-up
@@ -258,7 +283,7 @@ export class World {
         this.tracker.announce(id, c.id);
       }
     }
-    const share = onlineShareAt(0);
+    const share = this.opts.allOnline ? 1 : onlineShareAt(0);
     for (let u = 0; u < n; u++) {
       if (this.rngSession.next() < share) {
         // Already logged in at the start: they log in over the first 10 minutes.
@@ -320,7 +345,8 @@ export class World {
     c.online = true;
     c.loginAt = now;
     c.sessionEnd = now + sessionLength(this.rngSession);
-    this.engine.at(c.sessionEnd, () => this.logout(c));
+    if (this.opts.allOnline) c.sessionEnd = Infinity; // online to the end of the run
+    else this.engine.at(c.sessionEnd, () => this.logout(c));
     if (this.rngSession.next() < 0.7) this.startListening(c);
     else this.goIdle(c);
   }
@@ -418,6 +444,7 @@ export class World {
     c.cache.touch(id, now);
     c.cache.pin(id);
     const d = this.isComplete(c, file) ? undefined : this.want(c, file, info);
+    if (d && this.lazy) this.flush(d); // a prefetch's chunks completed so far
     const held = d?.held ?? c.partial.get(file);
     const clock = new PlaybackClock({ track: info, startMs: 0, requestedAt: now, config: this.opts.config, contiguousEndByte: this.contiguousEnd(info, held) });
     const p: Play = {
@@ -490,7 +517,11 @@ export class World {
     p.event = null;
     if (p.ended) return;
     const now = this.engine.now();
+    const d = this.lazy ? p.c.downloads.get(p.file) : undefined;
+    if (d) this.flush(d);
+    if (p.ended) return;
     p.clock.tick(now);
+    if (d) this.refreshStep(d);
     this.checkMarks(p);
     if (!p.ended && p.clock.state === 'ended') this.endPlay(p, 'finished');
     else this.schedulePlay(p);
@@ -640,6 +671,9 @@ export class World {
       wake: null,
       emergency: false,
       active: true,
+      step: 1,
+      mode: 'starting',
+      untold: false,
     };
     c.downloads.set(file, d);
     c.srcs.set(file, d.sources);
@@ -654,10 +688,15 @@ export class World {
 
   private pump(d: Download): void {
     if (!d.active) return;
+    if (this.lazy) {
+      this.flush(d);
+      if (!d.active) return;
+    }
     const c = d.c;
     const now = this.engine.now();
     const sources: StreamSource[] = [{ id: SERVER }];
-    for (const p of d.scheduler.usablePeers()) if (c.neighbours.has(p)) sources.push({ id: p });
+    const peers = d.scheduler.peerIds();
+    for (let k = 0; k < peers.length; k++) if (c.neighbours.has(peers[k]!)) sources.push({ id: peers[k]! });
     const held = d.held;
     const decision = d.scheduler.next(now, { ...this.playbackOf(d, now), held: (i) => held[i] === 1, sources });
     for (const id of decision.cancel) {
@@ -673,6 +712,53 @@ export class World {
     d.wake = null;
     const wakeAt = d.scheduler.wakeAt();
     if (wakeAt !== undefined) d.wake = this.engine.at(Math.max(wakeAt, now + 1), () => this.pump(d));
+    d.mode = decision.mode;
+    if (this.lazy) this.refreshStep(d);
+  }
+
+  /**
+   * Takes in the chunks the download's flows completed by now (lazy delivery): held, sources and
+   * the scheduler's arrivals, and the play's clock learns the new audio. No decision is made.
+   */
+  private flush(d: Download): void {
+    for (const r of d.requests.values()) {
+      const f = r.job?.flow;
+      if (f) this.takeIn(f);
+    }
+    if (!d.untold) return;
+    d.untold = false;
+    const p = d.c.play;
+    if (p && p.file === d.file && !p.ended) {
+      const now = this.engine.now();
+      p.clock.onAvailable(now, this.contiguousEnd(d.track, d.held));
+      this.engine.cancel(p.event);
+      p.event = null;
+      if (p.clock.state === 'ended') p.event = this.engine.at(now, () => this.onPlayTimer(p));
+      else this.schedulePlay(p);
+    }
+  }
+
+  /** Accounts the units a flow completed by now (lazy delivery); the downloader decides later. */
+  private takeIn(f: Flow): void {
+    if (!this.lazy || !f.active) return;
+    const was = this.flushing;
+    this.flushing = true;
+    this.net.flush(f);
+    this.flushing = was;
+  }
+
+  /** One event per chunk while the play waits for audio or the buffer is under the low mark; batches otherwise. */
+  private refreshStep(d: Download): void {
+    const p = d.c.play;
+    const playing = p !== null && p.file === d.file && !p.ended;
+    const calm = d.mode === 'prefetch' ? !playing : d.mode === 'comfortable' && playing && p.clock.state === 'playing';
+    const step = calm ? this.opts.deliveryStep : 1;
+    if (step === d.step) return;
+    d.step = step;
+    for (const r of d.requests.values()) {
+      const f = r.job?.flow;
+      if (f && f.active) this.net.setStep(f, step);
+    }
   }
 
   private updateEmergency(c: Client): void {
@@ -761,7 +847,7 @@ export class World {
     const r = job.req;
     const size = this.opts.config.chunkSize;
     const bytes = Math.min(r.d.track.bytes, (r.first + r.count) * size) - r.first * size;
-    job.flow = this.net.start(from, to, size, bytes, this.opts.deliveryStep, (first, times, end) => this.onUnits(from, to, pair, job, first, times, end));
+    job.flow = this.net.start(from, to, size, bytes, r.d.step, (first, times, end) => this.onUnits(from, to, pair, job, first, times, end));
   }
 
   /** A pair has nothing to send: the uploader's slot goes to the next waiting peer (peer-node.releaseSlot). */
@@ -813,7 +899,8 @@ export class World {
       pair.active = null;
       this.startNext(from, to, pair);
     }
-    this.arrived(d);
+    if (this.flushing) d.untold = true;
+    else this.arrived(d);
   }
 
   /** New chunks are held: the play learns, the file may be complete (announce), the scheduler decides. */
@@ -829,6 +916,7 @@ export class World {
       this.tracker.announce(this.fileId(d.file), c.id);
     }
     const p = c.play;
+    d.untold = false;
     if (p && p.file === d.file && !p.ended) {
       p.clock.onAvailable(now, this.contiguousEnd(d.track, d.held));
       this.checkMarks(p);
@@ -856,7 +944,10 @@ export class World {
   private failPair(pair: Pair): void {
     const jobs = pair.active ? [pair.active, ...pair.jobs] : [...pair.jobs];
     for (const j of jobs) {
-      if (j.flow) this.net.cancel(j.flow);
+      if (j.flow) {
+        this.takeIn(j.flow);
+        this.net.cancel(j.flow);
+      }
       const up = j.req.source >= 0 ? this.clients[j.req.source] : undefined;
       up?.cache.unpin(this.fileId(j.req.d.file));
       this.failReq(j.req);
@@ -924,7 +1015,10 @@ export class World {
       if (pair) {
         const jobs = pair.active ? [pair.active, ...pair.jobs] : [...pair.jobs];
         for (const j of jobs) {
-          if (j.flow) this.net.cancel(j.flow);
+          if (j.flow) {
+            this.takeIn(j.flow);
+            this.net.cancel(j.flow);
+          }
           x.cache.unpin(this.fileId(j.req.d.file));
           j.req.job = null;
         }
@@ -940,7 +1034,7 @@ export class World {
       for (const d of [...x.downloads.values()]) {
         let uses = false;
         for (const r of d.requests.values()) if (r.source === y.u) uses = true;
-        if (!uses && !d.scheduler.usablePeers().includes(y.id)) continue;
+        if (!uses && !d.scheduler.peerIds().includes(y.id)) continue;
         d.scheduler.peerFailed(y.id);
         if (x.online) this.pump(d);
       }
@@ -1081,30 +1175,61 @@ export class World {
       return null;
     }
     const deadline = now + SEARCH_WAIT_MS;
-    const q = new LocalQueue();
+    const q = this.floodQueue;
+    q.reset();
+    // A client that took the query in already drops it again as a duplicate (its dedup memory
+    // holds the id for the whole flood: nothing else happens meanwhile), with no state change:
+    // such queries are not queued, nor handed to its core.
+    const seen = this.floodSeen;
+    const flood = ++this.floodNumber;
+    seen[c.u] = flood; // the searcher remembers its own id (OverlaySearch.start)
+    // Messages arriving after the deadline are never processed (the loop below stops there): not queued.
     const push = (from: Client, list: readonly SearchSend[], t: number) => {
-      for (const s of list) {
+      for (let k = 0; k < list.length; k++) {
+        const s = list[k]!;
         const to = Number(s.to);
-        q.push(t + this.rtt(from.u, to) / 2, from.u, to, s.msg);
+        if (s.msg.type === 'peer-search' && seen[to] === flood) continue;
+        const at = t + this.rtt(from.u, to) / 2;
+        if (at <= deadline) q.push(at, from.u, to, s.msg);
       }
     };
     push(c, sends, now);
     const peers: number[] = [];
-    for (let m = q.pop(); m; m = q.pop()) {
-      if (m.t > deadline) break; // nothing later matters to this search
-      const to = this.clients[m.to]!;
-      const from = String(m.from);
-      if (!to.online || !to.neighbours.has(from)) continue;
-      if (m.msg.type === 'peer-search') {
-        const out = to.search.onQuery(from, m.msg, { neighbours: to.neighbours.searchTargets(from), have: (id) => this.isComplete(to, this.fileOfId(id)), self: to.self }, m.t);
-        push(to, out, m.t);
+    const file = this.fileOfId(fileId);
+    // One context for every query of this flood; its neighbour list is built only when read (a
+    // query with hops left that is not a duplicate), as the real node would only then list them.
+    let ctxTo: Client = c;
+    let ctxFrom = '';
+    const ctx: QueryContext = {
+      get neighbours() {
+        return ctxTo.neighbours.searchTargets(ctxFrom);
+      },
+      have: () => this.isComplete(ctxTo, file),
+      get self() {
+        return ctxTo.self;
+      },
+    };
+    // Links do not change during the flood (one instant), and they are symmetric: every message
+    // goes to an online neighbour of its sender, which has the sender as a neighbour.
+    while (q.pop()) {
+      const t = q.at;
+      const msg = q.msg!;
+      const to = this.clients[q.toNode]!;
+      const from = this.clients[q.fromNode]!.id;
+      if (msg.type === 'peer-search') {
+        if (seen[q.toNode] === flood) continue;
+        seen[q.toNode] = flood;
+        ctxTo = to;
+        ctxFrom = from;
+        const out = to.search.onQuery(from, msg, ctx, t);
+        push(to, out, t);
       } else {
-        const out = to.search.onFound(from, m.msg, m.t);
+        const out = to.search.onFound(from, msg, t);
         if ('result' in out) {
           to.neighbours.recordPeersFound(from, 1, now);
           peers.push(Number(out.result.holder.peerId));
         } else {
-          push(to, out, m.t);
+          push(to, out, t);
         }
       }
     }
@@ -1160,49 +1285,99 @@ export class World {
   }
 }
 
-interface LocalMsg {
-  t: number;
-  seq: number;
-  from: number;
-  to: number;
-  msg: SearchSend['msg'];
-}
-
-/** A small time-ordered queue for the messages of one search. */
+/**
+ * A time-ordered queue for the messages of one search, reused: messages in parallel arrays, the
+ * heap holds their indices, and a message's index is its sequence number (ties in push order).
+ */
 class LocalQueue {
-  private h: LocalMsg[] = [];
-  private seq = 0;
+  private t = new Float64Array(1024);
+  private from = new Int32Array(1024);
+  private to = new Int32Array(1024);
+  private msgs: SearchSend['msg'][] = [];
+  private heap = new Int32Array(1024);
+  private size = 0;
+  private count = 0;
+  /** The message popped last. */
+  at = 0;
+  fromNode = 0;
+  toNode = 0;
+  msg: SearchSend['msg'] | null = null;
+
+  reset(): void {
+    this.size = 0;
+    this.count = 0;
+    this.msgs.length = 0;
+    this.msg = null;
+  }
+
   push(t: number, from: number, to: number, msg: SearchSend['msg']): void {
-    const h = this.h;
-    const e: LocalMsg = { t, seq: this.seq++, from, to, msg };
-    let i = h.length;
-    h.push(e);
+    const k = this.count++;
+    if (k === this.t.length) this.grow();
+    this.t[k] = t;
+    this.from[k] = from;
+    this.to[k] = to;
+    this.msgs[k] = msg;
+    const h = this.heap;
+    const ts = this.t;
+    let i = this.size++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!(e.t < h[p]!.t || (e.t === h[p]!.t && e.seq < h[p]!.seq))) break;
-      h[i] = h[p]!;
+      const q = h[p]!;
+      if (!(t < ts[q]! || (t === ts[q]! && k < q))) break;
+      h[i] = q;
       i = p;
     }
-    h[i] = e;
+    h[i] = k;
   }
-  pop(): LocalMsg | undefined {
-    const h = this.h;
-    if (h.length === 0) return undefined;
+
+  /** Pops the earliest message into `at`, `fromNode`, `toNode`, `msg`; false when empty. */
+  pop(): boolean {
+    if (this.size === 0) return false;
+    const h = this.heap;
+    const ts = this.t;
     const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
+    const last = h[--this.size]!;
+    const n = this.size;
+    if (n > 0) {
+      const lt = ts[last]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
-        if (l >= h.length) break;
+        if (l >= n) break;
         const r = l + 1;
-        const c = r < h.length && (h[r]!.t < h[l]!.t || (h[r]!.t === h[l]!.t && h[r]!.seq < h[l]!.seq)) ? r : l;
-        if (!(h[c]!.t < last.t || (h[c]!.t === last.t && h[c]!.seq < last.seq))) break;
-        h[i] = h[c]!;
+        let c = l;
+        if (r < n) {
+          const a = h[r]!;
+          const b = h[l]!;
+          if (ts[a]! < ts[b]! || (ts[a]! === ts[b]! && a < b)) c = r;
+        }
+        const hc = h[c]!;
+        if (!(ts[hc]! < lt || (ts[hc]! === lt && hc < last))) break;
+        h[i] = hc;
         i = c;
       }
       h[i] = last;
     }
-    return top;
+    this.at = ts[top]!;
+    this.fromNode = this.from[top]!;
+    this.toNode = this.to[top]!;
+    this.msg = this.msgs[top]!;
+    return true;
+  }
+
+  private grow(): void {
+    const n = this.t.length * 2;
+    const t = new Float64Array(n);
+    t.set(this.t);
+    this.t = t;
+    const from = new Int32Array(n);
+    from.set(this.from);
+    this.from = from;
+    const to = new Int32Array(n);
+    to.set(this.to);
+    this.to = to;
+    const heap = new Int32Array(n);
+    heap.set(this.heap);
+    this.heap = heap;
   }
 }

@@ -59,3 +59,24 @@ test('scenarios: without prefetch the AP serves more', () => {
   assert.ok(r.sources.serverShare > base.sources.serverShare, `prefetch off ${r.sources.serverShare} vs on ${base.sources.serverShare}`);
   assert.deepEqual(r.invariants.violations, []);
 });
+
+test('all online: every user is online from the first sample to the end, and the report says so', () => {
+  const r = runSimulation(opts({ peers: 150, hours: 0.75, allOnline: true }));
+  assert.equal(r.params.allOnline, true);
+  for (const p of r.online) assert.equal(p.value, 150, `online at ${p.hour} h`);
+  assert.deepEqual(r.invariants.violations, []);
+  assert.ok(r.stutter.plays > 0);
+  assert.equal(base.params.allOnline, undefined, 'absent unless set');
+});
+
+test('batched delivery: deterministic, and the figures stay close to one event per chunk', () => {
+  const one = runSimulation(opts({ peers: 300, hours: 1, deliveryStep: 1 }));
+  assert.equal(one.model?.deliveryStep, 1);
+  assert.ok(base.model!.deliveryStep > 1);
+  assert.ok(base.run.events < one.run.events, `${base.run.events} events batched, ${one.run.events} one per chunk`);
+  assert.deepEqual(one.invariants.violations, []);
+  const again = runSimulation(opts({ peers: 300, hours: 1 }));
+  assert.equal(withoutRun(again), withoutRun(base));
+  for (const k of ['serverShare', 'peerShare', 'cacheShare'] as const) assert.ok(Math.abs(base.sources[k] - one.sources[k]) < 0.05, `${k}: ${base.sources[k]} vs ${one.sources[k]}`);
+  assert.ok(Math.abs(base.stutter.rate - one.stutter.rate) < 0.02);
+});

@@ -40,6 +40,7 @@ interface SimCliOptions {
   prefetch: boolean;
   sweep?: string;
   progress?: boolean;
+  allOnline?: boolean;
 }
 
 /** Most peers a run takes (the scale target of issue 5 is 100 000). */
@@ -88,6 +89,7 @@ export function register(program: Command): void {
     .option('--no-tracker', 'no tracker: peers are found by the overlay search only')
     .option('--no-overlay', 'no overlay search: peers are found by the tracker only')
     .option('--no-prefetch', 'no prefetch of the next track (30 s / 10 s before the end)')
+    .option('--all-online', 'every user logs in within the first 10 minutes and stays online for the whole run (still listening and idling): --peers is the concurrent population')
     .option('--sweep <spec>', 'run variants side by side with the same seed: key=v1,v2,... (a config value, or tracker/overlay/prefetch=on,off), or "scenarios" (baseline, prefetch off, tracker only, overlay only)', parseSweepOption)
     .option('--json', 'print the report as JSON (a sweep: an array of reports)')
     .option('--out <dir>', 'write the figures as SVG (and report.json) to <dir>; a sweep writes <dir>/<label>/ per run and <dir>/sweep.svg')
@@ -100,6 +102,7 @@ Examples:
   tunemesh sim --peers 2000 --hours 4 --sweep trackerMemory=20,5
   tunemesh sim --peers 2000 --hours 4 --sweep searchHops=2,1 --json
   tunemesh sim --peers 2000 --hours 4 --sweep scenarios --out sweep
+  tunemesh sim --peers 100000 --hours 1 --all-online --progress
 
 The run's cost (events per second, wall time, peak memory) is printed on stderr; it is the only
 part of the report that differs between runs of one seed.
@@ -149,6 +152,7 @@ async function sim(o: SimCliOptions): Promise<void> {
       label: v.label,
       config: makeConfig(v.overrides),
     };
+    if (o.allOnline) opts.allOnline = true;
     if (progress) opts.onProgress = progress.update;
     let report: SimReport;
     try {
