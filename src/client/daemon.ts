@@ -168,7 +168,7 @@ export class ClientDaemon {
     this.ap.on('push', (msg) => {
       if (msg.type === 'peer-ticket') this.takeTicket(msg);
     });
-    this.lookup = new PeerLookup(this.ap, node, opts.log);
+    this.lookup = new PeerLookup(this.ap, node, opts.config, opts.log);
     this.queue = new PlayQueue(opts.config);
     this.fetcher = new TrackFetcher(this.ap, cache, opts.config, {
       log: opts.log,

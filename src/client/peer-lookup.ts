@@ -3,17 +3,11 @@
  * names, and when a peer cannot be dialled ask the AP to relay "connect back to me" so that one
  * reachable side is enough. The overlay search joins here in the next step.
  */
+import type { TunemeshConfig } from '../core/config.ts';
 import type { PeerAddress } from '../protocol/messages.ts';
 import type { ApConnection, OnChunk } from './ap-connection.ts';
 import type { PeerNode } from './peer-node.ts';
 import type { PeerSources } from './track-fetcher.ts';
-
-/** Peers a download connects to at most from one lookup. */
-const PEERS_PER_LOOKUP = 3;
-/** How long an overlay search collects answers, ms (two hops on the Internet: a few RTTs). */
-const SEARCH_WAIT_MS = 400;
-/** How long to wait for a peer asked to connect back, ms. */
-const CONNECT_BACK_WAIT_MS = 2_000;
 
 /** Outcome counters of lookups, for the stats and the AP's metric reports. */
 export interface LookupStats {
@@ -32,6 +26,7 @@ export class PeerLookup implements PeerSources {
   constructor(
     private readonly ap: ApConnection,
     private readonly node: PeerNode,
+    private readonly config: Pick<TunemeshConfig, 'lookupPeers' | 'searchWaitMs' | 'connectBackWaitMs'>,
     private readonly log?: (line: string) => void,
   ) {
     ap.on('ready', () => {
@@ -57,7 +52,7 @@ export class PeerLookup implements PeerSources {
     const tried = new Set<string>();
     const tryPeers = async (peers: PeerAddress[]) => {
       for (const peer of peers) {
-        if (connected >= PEERS_PER_LOOKUP) return;
+        if (connected >= this.config.lookupPeers) return;
         if (tried.has(peer.peerId) || peer.peerId === this.node.self.peerId) continue;
         tried.add(peer.peerId);
         if (await this.reach(peer, fileId)) {
@@ -75,7 +70,7 @@ export class PeerLookup implements PeerSources {
       if (peers.length > 0) this.stats.trackerFound++;
       await tryPeers(peers);
     })();
-    const viaOverlay = (async () => tryPeers(await this.node.searchFile(fileId, SEARCH_WAIT_MS)))();
+    const viaOverlay = (async () => tryPeers(await this.node.searchFile(fileId, this.config.searchWaitMs)))();
     // The download waits for the tracker (one round trip to the AP); holders the overlay search
     // finds join the download when they answer.
     void viaTracker.catch((err: Error) => this.log?.(`client: tracker query for ${fileId}: ${err.message}`)).finally(trackerAnswered);
@@ -111,7 +106,7 @@ export class PeerLookup implements PeerSources {
       const timer = setTimeout(() => {
         this.node.off('peer:connect', onConnect);
         resolve(false);
-      }, CONNECT_BACK_WAIT_MS);
+      }, this.config.connectBackWaitMs);
       this.node.on('peer:connect', onConnect);
     });
     try {

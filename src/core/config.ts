@@ -143,6 +143,12 @@ export interface TunemeshConfig {
    * rotated-out AP key stays valid for this long. @default 3600000 (ours: 1 h)
    */
   peerTicketTtlMs: number;
+  /** Peers a download connects to at most from one lookup (tracker and overlay answers). @default 3 (ours) */
+  lookupPeers: number;
+  /** How long an overlay search collects answers, ms: two hops on the Internet, a few round trips. @default 400 (ours) */
+  searchWaitMs: number;
+  /** How long to wait for a peer asked (through the AP) to connect back, ms. @default 2000 (ours) */
+  connectBackWaitMs: number;
 }
 
 /**
@@ -212,6 +218,9 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   startRateMargin: 1.2,
   cacheMarkFlushMs: 100,
   peerTicketTtlMs: 3_600_000,
+  lookupPeers: 3,
+  searchWaitMs: 400,
+  connectBackWaitMs: 2_000,
 });
 
 /** The config with some fields overridden. */

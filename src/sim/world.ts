@@ -32,12 +32,6 @@ import { mix32, type Engine, type SimEvent } from './engine.ts';
 import { Network, pairRttMs, CONNECT_RTTS, type Flow } from './network.ts';
 import { Catalog, Population, WORKLOAD, activityAt, exponential, nextLogin, onlineShareAt, sessionLength } from './workload.ts';
 
-/** Peers a download connects to at most from one lookup (peer-lookup.ts). */
-const PEERS_PER_LOOKUP = 3;
-/** How long an overlay search collects answers, ms (peer-lookup.ts). */
-const SEARCH_WAIT_MS = 400;
-/** How long a connect-back may take, ms (peer-lookup.ts). */
-const CONNECT_BACK_WAIT_MS = 2_000;
 /** Chunk requests of the product are 32 × 16 kB; the simulator keeps the bytes per request. */
 const PRODUCT_REQUEST_BYTES = 32 * 16 * 1024;
 const EMPTY_INDEX: PlaybackTrack['seekIndex'] = [];
@@ -1068,9 +1062,9 @@ export class World {
       }
       this.stats.connectBacks++;
       const delay = this.pop.apRttMs[c.u]! / 2 + this.pop.apRttMs[p.u]! / 2 + CONNECT_RTTS * rtt;
-      this.engine.after(Math.min(delay, CONNECT_BACK_WAIT_MS), () => {
+      this.engine.after(Math.min(delay, this.opts.config.connectBackWaitMs), () => {
         if (!c.online) return cb(false);
-        if (delay > CONNECT_BACK_WAIT_MS || !p.online) return cb(false);
+        if (delay > this.opts.config.connectBackWaitMs || !p.online) return cb(false);
         // The target dials us: it must accept (connect-back checks its hard limit), and so must we.
         cb(c.neighbours.canAccept() && this.link(p, c));
       });
@@ -1110,7 +1104,7 @@ export class World {
       let k = 0;
       const next = (): void => {
         while (k < list.length) {
-          if (connected >= PEERS_PER_LOOKUP || !d.active || !c.online) break;
+          if (connected >= this.opts.config.lookupPeers || !d.active || !c.online) break;
           const u = list[k++]!;
           if (tried.has(u) || u === c.u) continue;
           tried.add(u);
@@ -1143,7 +1137,7 @@ export class World {
         },
       );
     });
-    // Overlay: a 2-hop flood; holders that answer within SEARCH_WAIT_MS are tried.
+    // Overlay: a 2-hop flood; holders that answer within `searchWaitMs` are tried.
     if (!this.opts.overlay) {
       branchDone();
       return;
@@ -1153,7 +1147,7 @@ export class World {
       branchDone();
       return;
     }
-    this.engine.after(SEARCH_WAIT_MS, () => {
+    this.engine.after(this.opts.config.searchWaitMs, () => {
       c.search.finish(holders.queryId, this.engine.now());
       if (!d.active || !c.online) return branchDone();
       tryPeers(holders.peers, branchDone);
@@ -1174,7 +1168,7 @@ export class World {
       c.search.finish(queryId, now);
       return null;
     }
-    const deadline = now + SEARCH_WAIT_MS;
+    const deadline = now + this.opts.config.searchWaitMs;
     const q = this.floodQueue;
     q.reset();
     // A client that took the query in already drops it again as a duplicate (its dedup memory
