@@ -84,7 +84,8 @@ function checkIdentity(key: string, cert: string, dir: string): TlsIdentity {
   return { key, cert, fingerprint: certFingerprint(x509.raw) };
 }
 
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
+/** Writes a file so that a crash leaves the old content or the new, never a torn one. */
+export async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', mode);
   try {

@@ -5,9 +5,9 @@
  * verification until every ticket they signed has expired, then they are dropped.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeAtomic } from '../net/identity.ts';
 import { ticketSigningBytes, type PeerTicket, type TicketKey } from '../core/peer-ticket.ts';
 import { LIMITS } from '../protocol/codec.ts';
 
@@ -112,20 +112,7 @@ export class TicketKeyring {
 
   private async save(): Promise<void> {
     const data = JSON.stringify({ keys: this.keys.map(({ keyId, privateKey, createdAt, verifyUntil }) => ({ keyId, privateKey, createdAt, verifyUntil })) }, null, 2);
-    const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(data, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, this.file);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
+    await writeAtomic(this.file, data, 0o600);
   }
 }
 
