@@ -460,7 +460,10 @@ export class StreamingScheduler {
       if (r.missing === 0) continue;
       const missing = this.missingOf(r);
       if (r.source === SERVER) {
-        if (d.peersDelivering && !missing.some((i) => this.inWindow(d, i, apLimit))) this.cancel(d, r);
+        // After a seek, AP requests carry urgencies counted from the old playback point: the AP,
+        // serving the most urgent first, would bring the old point's audio before the new one's.
+        // They are dropped; the random access at the new point asks afresh.
+        if (seek || (d.peersDelivering && !missing.some((i) => this.inWindow(d, i, apLimit)))) this.cancel(d, r);
       } else if (seek && missing.every((i) => i < d.playbackChunk)) {
         this.cancel(d, r);
       }
