@@ -8,7 +8,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { synthesizeVorbis } from '../src/audio/synth.ts';
 import { openDataDir } from '../src/server/data-dir.ts';
 import { ingestPaths } from '../src/server/ingest.ts';
@@ -55,11 +54,12 @@ export async function main(): Promise<Record<string, number>> {
   const figures: Record<string, number> = {};
   try {
     const src = Buffer.from(await synthesizeVorbis({ seed: 8, durationSec: 240, tags: { title: 'Long Haul', artist: 'Bench', album: 'Throughput' } }));
-    const fileId = createHash('sha256').update(src).digest('hex');
     await writeFile(path.join(dir, 'long.ogg'), src);
     const dataPath = path.join(dir, 'data');
     const data = openDataDir(dataPath);
     const { added } = await ingestPaths([path.join(dir, 'long.ogg')], { data });
+    // Stored encrypted: the file id is the SHA-256 of the ciphertext (issue 6).
+    const fileId = added[0]!.fileId;
     await data.accounts.setPassword('bench', 'pw');
     await data.close();
     const ap = await startChild(['server', '--data', dataPath, '--port', '0', '--json']);

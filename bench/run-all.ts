@@ -9,9 +9,11 @@ import { main as latency } from './playback-latency.ts';
 import { main as peers } from './peer-throughput.ts';
 import { main as tracker } from './tracker.ts';
 import { main as streaming } from './streaming.ts';
+import { main as integrity } from './integrity.ts';
+import { main as protection } from './content-protection.ts';
 
 const all: Record<string, Record<string, unknown>> = {};
-for (const [name, run] of Object.entries({ codec, link, ap, peers, tracker, latency, streaming })) {
+for (const [name, run] of Object.entries({ codec, link, ap, peers, tracker, latency, streaming, integrity, protection })) {
   console.log(`\n=== ${name} ===`);
   all[name] = (await run()) as Record<string, unknown>;
 }

@@ -41,7 +41,7 @@ export interface ApConnectionOptions {
    * the peer tickets it issues to it (DESIGN §5). Without it the client gets no peer ticket.
    */
   identity?: TlsIdentity;
-  config: Pick<TunemeshConfig, 'keepAliveMs' | 'linkTimeoutMs' | 'maxFrameBytes' | 'reconnectBaseMs' | 'reconnectMaxMs'>;
+  config: Pick<TunemeshConfig, 'keepAliveMs' | 'linkTimeoutMs' | 'maxFrameBytes' | 'reconnectBaseMs' | 'reconnectMaxMs' | 'apConnectTimeoutMs' | 'helloTimeoutMs' | 'apLoginTimeoutMs'>;
   log?: (line: string) => void;
 }
 
@@ -191,17 +191,17 @@ export class ApConnection extends EventEmitter<Events> {
         port,
         fingerprint: pinned,
         config: this.opts.config,
-        timeoutMs: 10_000,
+        timeoutMs: this.opts.config.apConnectTimeoutMs,
         ...(this.opts.identity ? { identity: this.opts.identity } : {}),
       });
       opened = link;
       if (!pinned) await this.trust(fingerprint);
       const { role, peerId, listenPort } = this.opts;
-      const hello = await link.request({ type: 'hello', version: PROTOCOL_VERSION, role, agent: 'tunemesh-client/0.1', peerId, listenPort }, { timeoutMs: 10_000 });
+      const hello = await link.request({ type: 'hello', version: PROTOCOL_VERSION, role, agent: 'tunemesh-client/0.1', peerId, listenPort }, { timeoutMs: this.opts.config.helloTimeoutMs });
       if (hello.type !== 'hello') throw new Error(`AP answered hello with ${hello.type}`);
       let loggedIn: Message;
       try {
-        loggedIn = await link.request({ type: 'login', user: this.opts.user, password: this.opts.password }, { timeoutMs: 30_000 });
+        loggedIn = await link.request({ type: 'login', user: this.opts.user, password: this.opts.password }, { timeoutMs: this.opts.config.apLoginTimeoutMs });
       } catch (err) {
         if ((err as { code?: string }).code === 'unauthorized') throw new LoginRefusedError(`the AP refused user ${this.opts.user}: ${(err as Error).message}`);
         throw err;

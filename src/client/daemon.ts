@@ -22,6 +22,7 @@ import { PeerNode } from './peer-node.ts';
 import { PeerLookup } from './peer-lookup.ts';
 import { DiskCache } from './disk-cache.ts';
 import { TrackFetcher } from './track-fetcher.ts';
+import { ContentAccess } from './content-access.ts';
 import { Plays, heldChunks, type PlayRecord } from './plays.ts';
 import { startHttpApi, type HttpApi } from './http-api.ts';
 import { systemClock } from './system-clock.ts';
@@ -36,8 +37,13 @@ export interface ClientOptions {
   cacheSize?: number;
   /** Local HTTP port; 0 picks a free one. */
   httpPort: number;
-  /** @default '127.0.0.1' */
+  /**
+   * Interface of the local HTTP endpoint; must be a loopback address unless
+   * `httpAllowNonLoopback` (the endpoint has no authentication). @default '127.0.0.1'
+   */
   httpHost?: string;
+  /** Serve the HTTP endpoint on a non-loopback `httpHost` anyway (see docs/hostile-input.md). @default false */
+  httpAllowNonLoopback?: boolean;
   user: string;
   password: string;
   /** Port for peer connections; 0 picks a free one; null accepts none (connect-back still works one way). @default 0 */
@@ -113,6 +119,9 @@ function queued(t: TrackInfo): QueuedTrack {
 export class ClientDaemon {
   readonly ap: ApConnection;
   readonly fetcher: TrackFetcher;
+  /** Chunk hashes and file keys from the AP (DESIGN §5), in memory only. */
+  readonly content: ContentAccess;
+  private rechecking = false;
   readonly plays: Plays;
   private http?: HttpApi;
   private readonly tracks = new Map<string, TrackInfo>();
@@ -169,10 +178,15 @@ export class ClientDaemon {
       if (msg.type === 'peer-ticket') this.takeTicket(msg);
     });
     this.lookup = new PeerLookup(this.ap, node, opts.config, opts.log);
+    this.content = new ContentAccess(this.ap, opts.config.chunkSize);
+    // After a restart (and after a reconnect, if a recheck was cut short) the complete cached
+    // files are checked against the AP's hashes before they are shared again (issue 6).
+    this.ap.on('ready', () => void this.recheckCache());
     this.queue = new PlayQueue(opts.config);
     this.fetcher = new TrackFetcher(this.ap, cache, opts.config, {
       log: opts.log,
       peers: this.lookup,
+      hashes: this.content,
       // The scheduler plans around where the listener is (the playback clocks of the plays), and
       // around when the next track of the queue starts.
       playback: (fileId, now) => this.plays.playbackOf(fileId, now) ?? this.prefetchPlayback(fileId, now),
@@ -236,12 +250,23 @@ export class ClientDaemon {
       daemon.metricsTimer.unref();
       daemon.prefetchTimer = setInterval(() => daemon.checkPrefetch(), PREFETCH_CHECK_MS);
       daemon.prefetchTimer.unref();
-      daemon.http = await startHttpApi(daemon, opts.httpHost ?? '127.0.0.1', opts.httpPort);
+      daemon.http = await startHttpApi(daemon, opts.httpHost ?? '127.0.0.1', opts.httpPort, { allowNonLoopback: opts.httpAllowNonLoopback ?? false });
     } catch (err) {
       await daemon.stop();
       throw err;
     }
     return daemon;
+  }
+
+  /** Checks the complete cached files not yet checked since start (one pass at a time). */
+  private async recheckCache(): Promise<void> {
+    if (this.rechecking || this.stopped || this.cache.uncheckedFiles().length === 0) return;
+    this.rechecking = true;
+    try {
+      await this.fetcher.recheckCache(this.content);
+    } finally {
+      this.rechecking = false;
+    }
   }
 
   /** A track's metadata, from memory, the cache, or the AP. */
@@ -536,7 +561,9 @@ export class ClientDaemon {
     if (this.stopped) return;
     this.node.admission.update(msg.ticket, msg.keys);
     clearTimeout(this.ticketTimer);
-    this.ticketTimer = setTimeout(() => void this.refreshTicket(), ticketRefreshDelay(msg.ticket));
+    // Clamped: node fires a timeout above 2^31 - 1 ms at once, so an absurd ticket life (a hostile
+    // or broken AP) would turn into a loop of ticket requests (found by test/fuzz/handlers.test.ts).
+    this.ticketTimer = setTimeout(() => void this.refreshTicket(), Math.min(ticketRefreshDelay(msg.ticket), MAX_TIMER_MS));
     this.ticketTimer.unref();
   }
 
@@ -583,6 +610,12 @@ export class ClientDaemon {
         tracker: { queries: this.lookup.stats.trackerQueries, found: this.lookup.stats.trackerFound },
         // Overlay searches: found at distance 1, at distance 2 (counted as P2P'11 does), not found.
         search: this.node.search.stats(),
+        // Searches from neighbours over their rate limit (dropped), and flooders disconnected (issue 6).
+        searchLimit: { dropped: this.node.searchLimit.dropped, disconnected: this.node.searchLimit.disconnected },
+        // Connections dropped before their hello: over the pending bound, or silent past the hello timeout.
+        unadmitted: this.node.unadmitted,
+        // Peers disconnected for holding an upload slot without reading (uploadStallTimeoutMs).
+        stalledUploads: this.node.stalledUploads,
         connectBacks: { asked: this.lookup.stats.connectBacksAsked, succeeded: this.lookup.stats.connectBacksSucceeded },
         // Peer admission (DESIGN §5): our ticket's key and expiry, the AP keys we accept, refusals by reason.
         admission: {
@@ -594,6 +627,8 @@ export class ClientDaemon {
       },
       // Requests to the AP by reason: first seconds, emergency, no peer, prefetch fallback, slow peer.
       apRequests: this.fetcher.apRequests,
+      // Integrity (issue 6): bad peer chunks, peers banned for them, cached files rechecked after a restart.
+      integrity: { ...this.fetcher.integrity, shareableFiles: this.cache.stats().completeFiles - this.cache.uncheckedFiles().length },
       queue: { length: this.queue.tracks.length, position: this.queue.position, ...this.queueStats },
       emergency: this.fetcher.emergency,
     };
@@ -638,6 +673,9 @@ export class ClientDaemon {
 function withAlbumUri<A extends { id: string }>(album: A): A & { uri: string } {
   return { ...album, uri: albumUri(album.id) };
 }
+
+/** Longest delay node's timers take (2^31 - 1 ms, ~24.8 days); longer ones fire at once. */
+const MAX_TIMER_MS = 0x7fffffff;
 
 /** How soon to ask again for a peer ticket the AP did not give, ms. */
 const TICKET_RETRY_MS = 30_000;

@@ -14,6 +14,13 @@
  * mark. Deleting goes the other way: the row first, then the file. On open, files without a row are
  * deleted and marks beyond a data file's length are dropped. A file whose chunks are all present is
  * hashed: the fileId is the SHA-256 of its content, so a complete file is known good.
+ *
+ * What is cached is the encrypted file exactly as the AP stores it (DESIGN §5, issue 6): the fileId
+ * is the SHA-256 of the ciphertext, chunks are verified against the AP's chunk hashes before they
+ * are written (`TrackFetcher`), and no key ever comes here. A file that was complete before a
+ * restart is not shared with peers until it has been checked again chunk by chunk
+ * ({@link DiskCache.recheck}): the disk may have changed while the client was not running. A cache
+ * from before encryption (schema 1) held plaintext and is emptied on open.
  */
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
@@ -61,7 +68,10 @@ export interface DiskCacheEvents {
   chunk: [fileId: string, index: number];
   /** Every chunk of the file is present, its SHA-256 is its id, and that is durable. */
   complete: [fileId: string];
-  /** Every chunk was present but the content's SHA-256 was not its id: all its chunks were dropped. */
+  /**
+   * Every chunk was present but the content's SHA-256 was not its id: all its chunks were dropped;
+   * or a {@link DiskCache.recheck} found chunks that fail their hashes: those were dropped.
+   */
   corrupt: [fileId: string];
   /** The file was deleted to make room. */
   evict: [fileId: string];
@@ -122,7 +132,8 @@ export class CacheClosedError extends DiskCacheError {
 }
 
 const FILE_ID = /^[0-9a-f]{64}$/;
-const SCHEMA_VERSION = 1;
+/** 2: encrypted content (issue 6); a schema-1 cache holds plaintext audio and is emptied on open. */
+const SCHEMA_VERSION = 2;
 /** Marks written since the last flush that trigger a flush at once rather than after `markFlushMs`. */
 const FLUSH_EVERY_CHUNKS = 1024;
 const HASH_BLOCK = 1024 * 1024;
@@ -147,6 +158,11 @@ interface Entry {
   presentBytes: number;
   /** Verified: every chunk present and the SHA-256 matches. */
   complete: boolean;
+  /**
+   * Checked by this process: completed here, or checked chunk by chunk against the AP's hashes
+   * since the cache was opened. Only such files are shared with peers.
+   */
+  checked: boolean;
   lastPlayed: number;
   meta: unknown;
   /** Bumped when chunks are dropped or the file is evicted, so work begun before is not applied after. */
@@ -260,6 +276,7 @@ export class DiskCache extends EventEmitter<DiskCacheEvents> {
       present: 0,
       presentBytes: 0,
       complete: false,
+      checked: false,
       lastPlayed: this.stamp(),
       meta: meta === undefined ? undefined : JSON.parse(JSON.stringify(meta)),
       generation: 0,
@@ -305,6 +322,66 @@ export class DiskCache extends EventEmitter<DiskCacheEvents> {
   /** Whether every chunk of the file is present and verified against its id. */
   isComplete(fileId: string): boolean {
     return this.entries.get(fileId)?.complete ?? false;
+  }
+
+  /**
+   * Whether the file may be served to peers: complete, and checked by this process (completed
+   * here, or {@link recheck}ed since the cache was opened).
+   */
+  isShareable(fileId: string): boolean {
+    const e = this.entries.get(fileId);
+    return !!e && e.complete && e.checked;
+  }
+
+  /** Complete files not yet checked since the cache was opened (each needs a {@link recheck}). */
+  uncheckedFiles(): string[] {
+    const out: string[] = [];
+    for (const e of this.entries.values()) if (e.complete && !e.checked) out.push(e.fileId);
+    return out;
+  }
+
+  /**
+   * Checks every present chunk of a file with `isGood(index, data)` (the AP's chunk hashes). Chunks
+   * that fail are dropped (durably, before anything else is done): the file is then partial and its
+   * missing chunks are fetched again like any others. A complete file whose chunks all pass becomes
+   * shareable. Returns the indices dropped. A file not in the cache: nothing, `[]`.
+   */
+  async recheck(fileId: string, isGood: (index: number, data: Uint8Array) => boolean): Promise<number[]> {
+    this.assertOpen();
+    const e = this.entries.get(fileId);
+    if (!e) return [];
+    return this.track(
+      this.serial(e, async () => {
+        if (this.entries.get(fileId) !== e) return [];
+        const generation = e.generation;
+        const bad: number[] = [];
+        const fh = await this.handleOf(e);
+        const buf = Buffer.allocUnsafe(this.chunkSize);
+        for (let i = 0; i < e.count; i++) {
+          if (!bit(e.bitmap, i)) continue;
+          const len = Math.min(this.chunkSize, e.size - i * this.chunkSize);
+          const got = await readFully(fh, buf.subarray(0, len), i * this.chunkSize);
+          if (got < len || !isGood(i, buf.subarray(0, len))) bad.push(i);
+        }
+        if (e.generation !== generation || this.entries.get(fileId) !== e) return [];
+        if (bad.length === 0) {
+          e.checked = e.complete;
+          return bad;
+        }
+        e.generation++;
+        for (const i of bad) {
+          clearBit(e.bitmap, i);
+          e.present--;
+          e.presentBytes -= Math.min(this.chunkSize, e.size - i * this.chunkSize);
+        }
+        e.complete = false;
+        e.checked = false;
+        this.policy.resize(fileId, e.presentBytes);
+        this.stmts.setMarks.run(Buffer.from(e.bitmap), 0, fileId);
+        this.emit('corrupt', fileId);
+        return bad;
+      }),
+    );
   }
 
   /** Size of a cached file, bytes, or undefined. */
@@ -485,6 +562,7 @@ export class DiskCache extends EventEmitter<DiskCacheEvents> {
         present,
         presentBytes,
         complete,
+        checked: false,
         lastPlayed: row.last_played,
         meta,
         generation: 0,
@@ -555,6 +633,7 @@ export class DiskCache extends EventEmitter<DiskCacheEvents> {
     if (e.generation !== generation || this.entries.get(e.fileId) !== e) return;
     if (hash.digest('hex') === e.fileId) {
       e.complete = true;
+      e.checked = true;
       this.markDirty(e, 0);
       await this.flush();
       if (this.entries.get(e.fileId) === e && e.complete) this.emit('complete', e.fileId);
@@ -734,6 +813,11 @@ export class DiskCache extends EventEmitter<DiskCacheEvents> {
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) throw new DiskCacheError(`cache schema ${version} is newer than this version of tunemesh (${SCHEMA_VERSION})`);
+  if (version === 1) {
+    // Schema 1 cached plaintext audio: nothing of it may stay (load() deletes the data files
+    // without rows). Its files are fetched again, encrypted, when they are played.
+    db.exec('DROP TABLE IF EXISTS files');
+  }
   db.exec(`
     CREATE TABLE IF NOT EXISTS files (
       file_id     TEXT PRIMARY KEY,

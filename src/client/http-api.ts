@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { ClientDaemon } from './daemon.ts';
 import type { TrackInfo } from '../core/track.ts';
+import { cryptAt } from '../core/content-cipher.ts';
 import { LIMITS } from '../protocol/codec.ts';
 
 /** A request the endpoint refuses, with its HTTP status. */
@@ -50,7 +51,33 @@ function statusOf(err: Error): number {
   return 502;
 }
 
-export async function startHttpApi(daemon: ClientDaemon, host: string, port: number): Promise<HttpApi> {
+/** Options of {@link startHttpApi}. */
+export interface HttpApiOptions {
+  /**
+   * Listen on a host that is not a loopback address. Refused without it: the endpoint has no
+   * authentication (anyone who can reach it plays, searches and edits the user's playlists as
+   * the user), so it is meant for players on this machine only. @default false
+   */
+  allowNonLoopback?: boolean;
+}
+
+/** Thrown when the endpoint is asked to listen on a non-loopback address without `allowNonLoopback`. */
+export class NonLoopbackHostError extends Error {
+  override name = 'NonLoopbackHostError';
+}
+
+/** Whether `host` is a loopback address or name (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = /^(?:::ffff:)?127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return v4 !== null && v4.slice(1).every((o) => Number(o) <= 255);
+}
+
+export async function startHttpApi(daemon: ClientDaemon, host: string, port: number, options: HttpApiOptions = {}): Promise<HttpApi> {
+  if (!isLoopbackHost(host) && !options.allowNonLoopback) {
+    throw new NonLoopbackHostError(`refusing to serve the local HTTP endpoint on ${host}: it has no authentication, so it listens on loopback only (force with allowNonLoopback)`);
+  }
   const page = await readFile(playerPage);
   const server = http.createServer((req, res) => {
     route({ daemon, page, bindHost: host }, req, res).catch((err: Error) => {
@@ -105,6 +132,8 @@ interface Route {
   method: Method;
   /** Matched against the path with runs of '/' collapsed and no trailing '/'. */
   path: RegExp;
+  /** Query parameters the route reads; any other, or one given twice, is a 400. @default none */
+  query?: string[];
   handle(call: Call): Promise<void> | void;
 }
 
@@ -115,19 +144,22 @@ const ROUTES: Route[] = [
   {
     method: 'GET',
     path: /^\/api\/search$/,
+    query: ['q', 'limit'],
     async handle({ daemon, url, res }) {
       const q = url.searchParams.get('q') ?? '';
-      if (q.length > 200) throw new HttpError(400, 'query too long');
-      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20));
+      if (q.length > 200) throw new HttpError(400, 'query too long (at most 200 characters)');
+      if (/\p{Cc}/u.test(q) || !(q as string & { isWellFormed(): boolean }).isWellFormed()) throw new HttpError(400, 'q must be text without control characters');
+      const limit = intParam(url, 'limit', 20, 1, 100);
       sendJson(res, 200, await daemon.search(q, limit));
     },
   },
   {
     method: 'GET',
     path: /^\/api\/artists$/,
+    query: ['offset', 'limit'],
     async handle({ daemon, url, res }) {
-      const offset = Math.max(0, Number(url.searchParams.get('offset') ?? 0) || 0);
-      const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
+      const offset = intParam(url, 'offset', 0, 0, 0xffffffff);
+      const limit = intParam(url, 'limit', 100, 1, 500);
       sendJson(res, 200, await daemon.browse({ artists: { offset, limit } }));
     },
   },
@@ -138,6 +170,7 @@ const ROUTES: Route[] = [
     method: 'GET',
     path: /^\/api\/plays\/([^/]+)$/,
     handle({ daemon, params, res }) {
+      if (!/^\d{1,9}$/.test(params[0]!)) throw new HttpError(400, 'a play id is a non-negative integer');
       const record = daemon.plays.record(Number(params[0]));
       if (!record) throw new HttpError(404, 'no such play');
       sendJson(res, 200, record);
@@ -147,6 +180,7 @@ const ROUTES: Route[] = [
   {
     method: 'GET',
     path: /^\/api\/playlists$/,
+    query: ['offset', 'limit'],
     async handle({ daemon, url, res }) {
       const offset = intParam(url, 'offset', 0, 0, 0xffffffff);
       const limit = intParam(url, 'limit', MAX_PLAYLISTS_PAGE, 1, MAX_PLAYLISTS_PAGE);
@@ -238,6 +272,7 @@ const ROUTES: Route[] = [
   {
     method: 'GET',
     path: /^\/api\/resolve$/,
+    query: ['uri'],
     async handle({ daemon, url, res }) {
       const uri = url.searchParams.get('uri');
       if (uri === null || uri.length === 0) throw new HttpError(400, 'uri is required (a tunemesh track, album or playlist URI)');
@@ -248,7 +283,14 @@ const ROUTES: Route[] = [
 ];
 
 async function route(server: Server, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // Every route, GETs and the audio included: a page elsewhere must not read (or play) anything.
+  checkSameMachine(server, req);
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpError(400, 'bad request target');
+  }
   const path = '/' + url.pathname.split('/').filter(Boolean).join('/');
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   const matching = ROUTES.map((r) => ({ r, m: r.path.exec(path) })).filter((x) => x.m !== null);
@@ -259,29 +301,54 @@ async function route(server: Server, req: http.IncomingMessage, res: http.Server
     res.setHeader('allow', allowed.join(', '));
     throw new HttpError(405, `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`);
   }
-  if (method !== 'GET') checkSameMachine(server, req);
+  checkQuery(url, hit.r.query ?? []);
   await hit.r.handle({ daemon: server.daemon, page: server.page, req, res, url, params: hit.m!.slice(1) });
 }
 
 /**
- * Changes must come from this machine, not from a web page the user happens to visit: the Host
- * must be a loopback name (or the address the endpoint listens on), which defeats DNS rebinding,
- * and a browser's Origin, when sent, must be that same host (no cross-site requests). Bodies are
- * JSON only, so a cross-site form cannot post one without a CORS preflight this endpoint never
- * grants.
+ * Every request must come from this machine, not from a web page the user happens to visit:
+ *
+ * - the Host must be a loopback name or address (or the address the endpoint listens on), which
+ *   defeats DNS rebinding (a name of the attacker's that resolves to 127.0.0.1 arrives with that
+ *   name as Host);
+ * - a browser's Origin, when sent, must be this endpoint's own (`http://` + Host): a cross-origin
+ *   `fetch` is refused before anything runs, so it can neither read nor cause anything;
+ * - a browser's `Sec-Fetch-Site`, when sent, must be `same-origin` or `none` (typed in by the
+ *   user): a page on another origin gets nothing even where browsers send no Origin (`<audio>`,
+ *   `<img>`, `<script>` and no-cors requests). Players other than browsers send neither header.
+ *
+ * No response carries CORS headers, so no other origin is ever allowed to read one; bodies are
+ * JSON only, so a cross-site form cannot post one without a preflight this endpoint never grants.
  */
 function checkSameMachine(server: Server, req: http.IncomingMessage): void {
-  const host = req.headers.host ?? '';
+  const host = req.headers.host;
+  if (host === undefined || host.length === 0 || host.length > 300) throw new HttpError(403, 'a Host header naming this machine is required');
   let hostname: string;
   try {
-    hostname = new URL(`http://${host}`).hostname;
+    const parsed = new URL(`http://${host}`);
+    if (parsed.username || parsed.password || parsed.pathname !== '/' || parsed.search || parsed.hash) throw new Error('not a host');
+    hostname = parsed.hostname;
   } catch {
     throw new HttpError(403, 'bad Host header');
   }
-  const local = ['127.0.0.1', 'localhost', '[::1]', server.bindHost.includes(':') ? `[${server.bindHost}]` : server.bindHost];
-  if (!local.includes(hostname)) throw new HttpError(403, 'changes are accepted only from this machine (Host)');
+  const bind = server.bindHost.includes(':') ? `[${server.bindHost}]` : server.bindHost;
+  if (!isLoopbackHost(hostname) && hostname !== bind) throw new HttpError(403, 'requests are accepted only from this machine (Host is not a loopback address)');
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${host}`) throw new HttpError(403, 'cross-origin changes are not accepted (Origin)');
+  if (origin !== undefined && origin !== `http://${host}`) throw new HttpError(403, 'cross-origin requests are not accepted (Origin)');
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, `cross-origin requests are not accepted (Sec-Fetch-Site: ${site})`);
+}
+
+/** Refuses query parameters the route does not read, and any given twice. */
+function checkQuery(url: URL, allowed: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const key of url.searchParams.keys()) {
+    if (!allowed.includes(key)) {
+      throw new HttpError(400, allowed.length === 0 ? `no query parameters here (got ${JSON.stringify(key.slice(0, 40))})` : `unknown query parameter ${JSON.stringify(key.slice(0, 40))}; expected ${allowed.join(', ')}`);
+    }
+    if (seen.has(key)) throw new HttpError(400, `query parameter ${key} given twice`);
+    seen.add(key);
+  }
 }
 
 /** Reads a JSON object body of at most {@link MAX_BODY_BYTES} with only the `allowed` keys. */
@@ -415,6 +482,9 @@ async function serveAudio(daemon: ClientDaemon, id: string, req: http.IncomingMe
   }
 
   const fileId = track.fileId;
+  // The cache holds ciphertext (DESIGN §5); the key, from the AP and kept in memory only, decrypts
+  // each piece on its way out. AES-CTR keeps offsets, so the byte ranges are the plaintext's.
+  const key = await daemon.content.key(fileId);
   const probe = isProbe(track, start);
   let playId: number | undefined;
   if (probe) {
@@ -439,7 +509,7 @@ async function serveAudio(daemon: ClientDaemon, id: string, req: http.IncomingMe
         continue;
       }
       const upto = Math.min(avail, end + 1, pos + STEP);
-      const buf = await daemon.cache.readRange(fileId, pos, upto);
+      const buf = cryptAt(key, pos, await daemon.cache.readRange(fileId, pos, upto));
       if (closed) break;
       if (playId !== undefined) daemon.plays.delivered(playId, pos, upto);
       if (!res.write(buf)) await drainOrClose(res);

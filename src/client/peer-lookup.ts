@@ -46,6 +46,11 @@ export class PeerLookup implements PeerSources {
     return this.node.fetchChunks(peerId, fileId, first, count, urgency, onChunk);
   }
 
+  /** A chunk from this peer failed its hash check: drop its link and keep it out (`badPeerBanMs`). */
+  badChunk(peerId: string, fileId: string, index: number): void {
+    this.node.ban(peerId, `chunk ${index} of ${fileId} failed its hash check`);
+  }
+
   /** Asks the tracker and floods an overlay search at once; connects to the first holders found. */
   lookup(fileId: string, found: (peerId: string) => void, trackerAnswered: () => void, finished: () => void): void {
     let connected = 0;
@@ -54,6 +59,7 @@ export class PeerLookup implements PeerSources {
       for (const peer of peers) {
         if (connected >= this.config.lookupPeers) return;
         if (tried.has(peer.peerId) || peer.peerId === this.node.self.peerId) continue;
+        if (this.node.bans.isBanned(peer.peerId, Date.now())) continue;
         tried.add(peer.peerId);
         if (await this.reach(peer, fileId)) {
           connected++;

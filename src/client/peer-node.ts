@@ -9,6 +9,7 @@ import type { TunemeshConfig } from '../core/config.ts';
 import { Neighbours } from '../core/neighbours.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
 import { OverlaySearch, type SearchResult } from '../core/overlay-search.ts';
+import { KeyedRateLimiter } from '../core/rate-limit.ts';
 import { randomInt } from 'node:crypto';
 import { PROTOCOL_VERSION, type Message, type PeerAddress, type Role } from '../protocol/messages.ts';
 import type { Link } from '../net/link.ts';
@@ -17,6 +18,7 @@ import type { TlsIdentity } from '../net/identity.ts';
 import { PeerAdmission } from '../net/peer-ticket.ts';
 import { PeerAdmissionError, type AdmissionReason, type PeerTicket } from '../core/peer-ticket.ts';
 import { ChunkPump } from '../server/chunk-pump.ts';
+import { PeerBans } from '../core/peer-ban.ts';
 import type { DiskCache } from './disk-cache.ts';
 import type { OnChunk } from './ap-connection.ts';
 
@@ -81,12 +83,21 @@ export class PeerNode extends EventEmitter<Events> {
 
   readonly search: OverlaySearch;
   readonly admission: PeerAdmission;
+  /** Peers kept out after a chunk that failed its hash check (issue 6): not dialled, not accepted. */
+  readonly bans: PeerBans;
   /** Our host as peers see it (the AP tells us at login). */
   advertisedHost = '127.0.0.1';
   /** Whether peers can dial our listen port (the AP's probe tells us). */
   reachable = false;
   private pruneTimer?: NodeJS.Timeout;
+  private stallTimer?: NodeJS.Timeout;
+  /** When each upload-slot holder's upload last advanced (a chunk handed to its link). */
+  private readonly uploadProgress = new Map<string, number>();
+  /** Peers disconnected because their upload stalled (`uploadStallTimeoutMs`). */
+  stalledUploads = 0;
   private readonly searchWaiters = new Map<number, (r: SearchResult) => void>();
+  /** Overlay searches per neighbour (issue 6: floods are dropped, persistent flooders disconnected). */
+  readonly searchLimit: KeyedRateLimiter;
 
   private constructor(private readonly opts: PeerNodeOptions) {
     super();
@@ -94,6 +105,17 @@ export class PeerNode extends EventEmitter<Events> {
     this.uploads = new UploadSlots(opts.config);
     this.search = new OverlaySearch({ config: opts.config, rng: { next: () => randomInt(2 ** 32) / 2 ** 32 } });
     this.admission = opts.admission ?? new PeerAdmission();
+    this.bans = new PeerBans(opts.config);
+    this.searchLimit = new KeyedRateLimiter({
+      ratePerMin: opts.config.searchRatePerMin,
+      burst: opts.config.searchBurst,
+      disconnectAfter: opts.config.searchFloodDisconnectAfter,
+    });
+  }
+
+  /** Connections refused or closed before their hello (`/api/stats`): over the pending bound, no hello in time. */
+  get unadmitted(): { refusedPending: number; helloTimeouts: number; pending: number } {
+    return this.listener?.stats ?? { refusedPending: 0, helloTimeouts: 0, pending: 0 };
   }
 
   /** How peers reach us: port 0 when they cannot dial us. */
@@ -144,13 +166,19 @@ export class PeerNode extends EventEmitter<Events> {
     // Periodic pruning below the soft limit by the eviction utility (P2P'11).
     node.pruneTimer = setInterval(() => node.prune(), opts.config.neighbourPruneIntervalMs);
     node.pruneTimer.unref();
+    // A peer that asks and then does not read must not keep an upload slot (issue 6).
+    node.stallTimer = setInterval(() => node.checkStalledUploads(Date.now()), Math.max(250, opts.config.uploadStallTimeoutMs / 4));
+    node.stallTimer.unref();
     if (opts.port !== undefined) {
       node.listener = await listenTls({
         host: opts.host ?? '127.0.0.1',
         port: opts.port,
         identity: opts.identity,
         config: opts.config,
-        onLink: (link, info) => node.accept(link, info.remoteAddress, info.clientFingerprint),
+        handshakeTimeoutMs: opts.config.handshakeTimeoutMs,
+        helloTimeoutMs: opts.config.helloTimeoutMs,
+        maxPending: opts.config.maxPendingConnections,
+        onLink: (link, info) => node.accept(link, info.remoteAddress, info.clientFingerprint, info.admitted),
       });
     }
     return node;
@@ -166,6 +194,7 @@ export class PeerNode extends EventEmitter<Events> {
    */
   async connect(address: PeerAddress, how: { connectBack?: boolean } = {}): Promise<void> {
     if (address.peerId === this.opts.peerId) throw new PeerUnavailableError('that is us');
+    if (this.bans.isBanned(address.peerId, Date.now())) throw new PeerUnavailableError(`peer ${address.peerId} is banned (it sent a bad chunk)`);
     if (this.links.has(address.peerId)) return;
     const pending = this.dialing.get(address.peerId);
     if (pending) {
@@ -235,6 +264,39 @@ export class PeerNode extends EventEmitter<Events> {
     };
   }
 
+  /**
+   * Keeps a peer out for `badPeerBanMs` (it sent a chunk that failed its hash check): its link
+   * is closed now, and it is neither dialled nor accepted until the ban ends.
+   */
+  ban(peerId: string, reason: string): void {
+    this.bans.ban(peerId, Date.now());
+    this.log(`client: banned peer ${peerId}: ${reason}`);
+    this.links.get(peerId)?.link.close(`banned: ${reason}`);
+  }
+
+  /**
+   * Disconnects upload-slot holders whose upload has not advanced for `uploadStallTimeoutMs`
+   * (their waiting requests go with the link; the slot passes on). A holder is first seen
+   * here with no progress yet: its clock starts then.
+   */
+  private checkStalledUploads(now: number): void {
+    const limit = this.opts.config.uploadStallTimeoutMs;
+    for (const [peerId, peer] of this.links) {
+      if (!this.uploads.holds(peerId)) {
+        this.uploadProgress.delete(peerId);
+        continue;
+      }
+      const since = this.uploadProgress.get(peerId);
+      if (since === undefined) {
+        this.uploadProgress.set(peerId, now);
+      } else if (now - since >= limit) {
+        this.stalledUploads++;
+        this.log(`client: disconnected peer ${peerId}: its upload made no progress for ${now - since} ms`);
+        peer.link.close(`upload stalled for ${now - since} ms`);
+      }
+    }
+  }
+
   /** Disconnects the neighbours of lowest utility when there are too many. */
   prune(): string[] {
     const victims = this.neighbours.prune(Date.now());
@@ -244,6 +306,7 @@ export class PeerNode extends EventEmitter<Events> {
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    clearInterval(this.stallTimer);
     for (const p of this.links.values()) p.link.close('client shutting down');
     await this.listener?.close();
   }
@@ -272,7 +335,7 @@ export class PeerNode extends EventEmitter<Events> {
     link.close(`peer admission refused: ${reason}`);
   }
 
-  private accept(link: Link, remoteHost: string, certFingerprint: string | undefined): void {
+  private accept(link: Link, remoteHost: string, certFingerprint: string | undefined, admitted: () => void): void {
     if (!this.neighbours.canAccept()) {
       link.close('at the neighbour hard limit');
       return;
@@ -288,7 +351,13 @@ export class PeerNode extends EventEmitter<Events> {
         this.refuse(link, requestId, reason, remoteHost);
         return;
       }
+      if (this.bans.isBanned(msg.peerId, Date.now())) {
+        link.send({ type: 'error', code: 'unauthorized', message: 'banned: sent a bad chunk' }, requestId);
+        link.close('banned peer');
+        return;
+      }
       link.send(this.hello(), requestId);
+      admitted();
       this.register(link, { peerId: msg.peerId, host: remoteHost, port: msg.listenPort }, msg.peerId, msg.role);
     };
     link.on('message', onFirst);
@@ -308,6 +377,7 @@ export class PeerNode extends EventEmitter<Events> {
     const pump = new ChunkPump(link, { read: (fileId, offset, length) => this.opts.cache.readRange(fileId, offset, offset + length) }, this.opts.config.chunkSize, this.opts.maxUploadRate ?? 0, (bytes) => {
       this.bytesOut += bytes;
       this.neighbours.recordSent(address.peerId, bytes, Date.now());
+      this.uploadProgress.set(address.peerId, Date.now());
     });
     const peer: PeerLink = { peerId: address.peerId, link, address, dialerId, pump };
     if (this.neighbours.add(address.peerId, { direction: dialerId === this.opts.peerId ? 'out' : 'in', role, now: Date.now() }) === 'full') {
@@ -333,6 +403,8 @@ export class PeerNode extends EventEmitter<Events> {
     }
     peer.pump.stop();
     this.neighbours.remove(peer.peerId);
+    this.searchLimit.forget(peer.peerId);
+    this.uploadProgress.delete(peer.peerId);
     this.releaseSlot(peer);
     this.emit('peer:disconnect', peer.peerId);
   }
@@ -346,10 +418,18 @@ export class PeerNode extends EventEmitter<Events> {
         peer.pump.cancel(requestId);
         return;
       case 'peer-search': {
+        // Over the neighbour's search rate: dropped (counted); a persistent flooder is dropped.
+        const decision = this.searchLimit.take(peer.peerId, Date.now());
+        if (decision === 'disconnect') {
+          this.log(`client: disconnected peer ${peer.peerId}: flooding searches`);
+          peer.link.close('too many searches');
+          return;
+        }
+        if (decision === 'dropped') return;
         const sends = this.search.onQuery(peer.peerId, msg, {
           neighbours: this.neighbours.searchTargets(peer.peerId),
           // Only complete files are shared, and a leecher never answers (DESIGN §3).
-          have: (fileId) => this.opts.role === 'peer' && this.opts.cache.isComplete(fileId),
+          have: (fileId) => this.opts.role === 'peer' && this.opts.cache.isShareable(fileId),
           self: this.self,
         }, Date.now());
         this.sendAll(sends);
@@ -373,10 +453,12 @@ export class PeerNode extends EventEmitter<Events> {
     }
   }
 
-  /** Serves only complete files, to at most `maxUploads` peers at once (DESIGN §3). */
+  /** Serves only complete (and checked) files, to at most `maxUploads` peers at once (DESIGN §3). */
   private serve(peer: PeerLink, msg: Extract<Message, { type: 'chunk-request' }>, requestId: number): void {
     const { cache, config } = this.opts;
-    const size = cache.isComplete(msg.fileId) ? cache.sizeOf(msg.fileId) : undefined;
+    // Complete and checked since start (DESIGN §5): a file cached before a restart is served only
+    // once its chunks passed the AP's hashes again.
+    const size = cache.isShareable(msg.fileId) ? cache.sizeOf(msg.fileId) : undefined;
     if (size === undefined || this.opts.role === 'leecher') {
       peer.link.send({ type: 'error', code: 'not-here', message: `no complete copy of ${msg.fileId} here` }, requestId);
       return;

@@ -3,6 +3,12 @@
  * which source, is the streaming scheduler's decision (`src/core/streaming-scheduler.ts`); this file carries the
  * decisions out: it finds peers, sends the requests, writes what arrives, and tells the scheduler
  * what happened.
+ *
+ * Integrity (DESIGN §5, issue 6): every chunk a peer sends is checked against the AP's chunk hashes
+ * before it is written to the cache (and so before it is played or served on). A chunk that fails
+ * is dropped, the peer is banned and disconnected (`PeerSources.badChunk`), and the scheduler gives
+ * its chunks to another source (`peerFailed`, as for a lost peer). Chunks from the AP come over its
+ * authenticated link and are written as they arrive, so a random access never waits for the hashes.
  */
 import type { TrackInfo } from '../core/track.ts';
 import { chunkCount } from '../core/track.ts';
@@ -11,6 +17,7 @@ import { audioTimeAt } from '../core/playback-clock.ts';
 import type { TunemeshConfig } from '../core/config.ts';
 import type { ApConnection, OnChunk } from './ap-connection.ts';
 import type { DiskCache } from './disk-cache.ts';
+import { verifyChunk, type ChunkHashList } from '../core/chunk-hashes.ts';
 
 /** Where the bytes of a chunk came from. */
 export type ChunkSource = 'server' | 'peer';
@@ -25,6 +32,13 @@ export interface PeerSources {
   lookup(fileId: string, found: (peerId: string) => void, trackerAnswered: () => void, finished: () => void): void;
   isConnected(peerId: string): boolean;
   fetchChunks(peerId: string, fileId: string, first: number, count: number, urgency: number, onChunk: OnChunk): { done: Promise<void>; cancel(): void };
+  /** A chunk from `peerId` failed its hash check: drop and ban that peer. */
+  badChunk(peerId: string, fileId: string, index: number): void;
+}
+
+/** Where the chunk hashes of a file come from (the AP: `ContentAccess`). */
+export interface HashSource {
+  hashes(fileId: string): Promise<ChunkHashList>;
 }
 
 /** Options of {@link TrackFetcher}. */
@@ -42,6 +56,11 @@ export interface TrackFetcherOptions {
   onEmergency?: (on: boolean) => void;
   /** Peers to look up and fetch from; without it every chunk comes from the AP. */
   peers?: PeerSources;
+  /**
+   * The AP's chunk hashes, against which every chunk from a peer is checked. Without it chunks
+   * from peers are refused (nothing unverified is written).
+   */
+  hashes?: HashSource;
   /** Called when a file this process downloaded is complete and verified (the client announces it). */
   onComplete?: (fileId: string) => void;
   log?: (line: string) => void;
@@ -79,6 +98,10 @@ export class TrackFetcher {
   private readonly sources = new Map<string, Map<number, ChunkSource>>();
   /** Chunk bytes received, by source. */
   readonly received = { server: 0, peer: 0 };
+  /** Integrity: peer chunks that failed their hash check, and chunks dropped from the cache by a recheck after a restart. */
+  readonly integrity = { badPeerChunks: 0, peersBanned: 0, recheckedFiles: 0, recheckDropped: 0 };
+  /** Hash lists resolved, by file, so a chunk is checked without waiting when they are known. */
+  private readonly hashLists = new Map<string, ChunkHashList>();
   /** AP requests and chunks by reason (first seconds, emergency, no peer, prefetch fallback, slow peer). */
   readonly apRequests: ApRequestCounters = newApRequestCounters();
   private readonly chunkSize: number;
@@ -180,6 +203,9 @@ export class TrackFetcher {
     };
     this.downloads.set(track.fileId, d);
     const peers = this.opts.peers;
+    // The hashes are asked for at once, beside the first chunks from the AP: they only gate
+    // chunks from peers, which come later (after the tracker's answer).
+    if (peers) void this.hashesOf(track.fileId).catch((err: Error) => this.opts.log?.(`client: chunk hashes of ${track.fileId}: ${err.message}`));
     if (peers) {
       peers.lookup(
         track.fileId,
@@ -274,6 +300,69 @@ export class TrackFetcher {
       });
   }
 
+  /** The hash list of a file, asked of the AP once per download (ContentAccess keeps it). */
+  private async hashesOf(fileId: string): Promise<ChunkHashList> {
+    const known = this.hashLists.get(fileId);
+    if (known) return known;
+    if (!this.opts.hashes) throw new Error('no chunk hashes: chunks from peers cannot be verified');
+    const list = await this.opts.hashes.hashes(fileId);
+    this.hashLists.set(fileId, list);
+    // Bounded: the lists of files no longer downloading are dropped (ContentAccess keeps its own).
+    if (this.hashLists.size > 64) for (const id of this.hashLists.keys()) if (!this.downloads.has(id) && id !== fileId) this.hashLists.delete(id);
+    return list;
+  }
+
+  /**
+   * Checks a chunk from a peer; resolves true when it may be written. A bad chunk bans the peer
+   * and makes the scheduler move that peer's chunks elsewhere; a chunk that cannot be checked
+   * (the AP did not give the hashes) is dropped and the peer not used for this file.
+   */
+  private async checkPeerChunk(d: Download, peerId: string, index: number, data: Uint8Array): Promise<boolean> {
+    const fileId = d.track.fileId;
+    let list: ChunkHashList;
+    try {
+      list = this.hashLists.get(fileId) ?? (await this.hashesOf(fileId));
+    } catch (err) {
+      this.opts.log?.(`client: chunk ${index} of ${fileId} from peer ${peerId} dropped: cannot verify it: ${(err as Error).message}`);
+      d.scheduler.peerFailed(peerId);
+      return false;
+    }
+    if (verifyChunk(list, index, data)) return true;
+    this.integrity.badPeerChunks++;
+    this.opts.log?.(`client: chunk ${index} of ${fileId} from peer ${peerId} failed its hash check: peer dropped and banned`);
+    d.scheduler.peerFailed(peerId);
+    this.integrity.peersBanned++;
+    this.opts.peers?.badChunk(peerId, fileId, index);
+    return false;
+  }
+
+  /**
+   * After a restart: checks every complete cached file against the AP's chunk hashes before it is
+   * shared again; chunks that fail are dropped and fetched again from the AP (each checked too).
+   */
+  async recheckCache(hashes: HashSource): Promise<void> {
+    for (const fileId of this.cache.uncheckedFiles()) {
+      try {
+        const list = await hashes.hashes(fileId);
+        const dropped = await this.cache.recheck(fileId, (i, data) => verifyChunk(list, i, data));
+        this.integrity.recheckedFiles++;
+        if (dropped.length === 0) continue;
+        this.integrity.recheckDropped += dropped.length;
+        this.opts.log?.(`client: cached file ${fileId}: ${dropped.length} chunk(s) failed their hash check after a restart; fetching them again`);
+        for (const [first, count] of runs(dropped)) {
+          const writes: Promise<void>[] = [];
+          const h = this.ap.fetchChunks(fileId, first, count, 255, (index, data) => {
+            if (verifyChunk(list, index, data)) writes.push(this.cache.writeChunk(fileId, index, data));
+          });
+          await h.done;
+          await Promise.all(writes);
+        }
+      } catch (err) {
+        this.opts.log?.(`client: recheck of cached file ${fileId}: ${(err as Error).message}`);
+      }
+    }
+  }
+
   private noteSource(fileId: string, index: number, kind: ChunkSource, bytes: number): void {
     let sources = this.sources.get(fileId);
     if (!sources) this.sources.set(fileId, (sources = new Map()));
@@ -287,10 +376,36 @@ export class TrackFetcher {
     for (let i = a.first; i < a.first + a.count; i++) d.inFlight.add(i);
     const kind: ChunkSource = a.source === SERVER ? 'server' : 'peer';
     const writes: Promise<void>[] = [];
+    let poisoned = false;
     const onChunk: OnChunk = (index, data) => {
-      this.noteSource(fileId, index, kind, data.length);
-      d.scheduler.chunkArrived(performance.now(), a.id, index);
-      writes.push(this.cache.writeChunk(fileId, index, data));
+      if (kind === 'server') {
+        this.noteSource(fileId, index, kind, data.length);
+        d.scheduler.chunkArrived(performance.now(), a.id, index);
+        writes.push(this.cache.writeChunk(fileId, index, data));
+        return;
+      }
+      // From a peer: nothing is used, cached or served on before it passed its hash check.
+      if (poisoned) return;
+      const known = this.hashLists.get(fileId);
+      const write = (ok: boolean) => {
+        if (!ok) {
+          poisoned = true;
+          return;
+        }
+        if (poisoned) return;
+        this.noteSource(fileId, index, kind, data.length);
+        d.scheduler.chunkArrived(performance.now(), a.id, index);
+        writes.push(this.cache.writeChunk(fileId, index, data));
+      };
+      if (known) {
+        const ok = verifyChunk(known, index, data);
+        if (ok) write(true);
+        else writes.push(this.checkPeerChunk(d, a.source, index, data).then(write));
+      } else {
+        // The hashes are on their way: a copy, since the frame buffer behind `data` is reused.
+        const copy = Uint8Array.from(data);
+        writes.push(this.checkPeerChunk(d, a.source, index, copy).then(write));
+      }
     };
     const handle =
       a.source === SERVER
@@ -325,4 +440,15 @@ export class TrackFetcher {
         this.pump(d);
       });
   }
+}
+
+/** Consecutive runs `[first, count]` of ascending indices. */
+function runs(indices: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const i of indices) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === i) last[1]++;
+    else out.push([i, 1]);
+  }
+  return out;
 }

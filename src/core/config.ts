@@ -149,6 +149,84 @@ export interface TunemeshConfig {
   searchWaitMs: number;
   /** How long to wait for a peer asked (through the AP) to connect back, ms. @default 2000 (ours) */
   connectBackWaitMs: number;
+  /**
+   * How long a peer that sent a chunk failing its hash check is kept out (no requests to it, its
+   * connections refused), ms (issue 6: "keeps it out for a while"). A bad chunk is either an
+   * attack or a broken disk; an hour outlasts a listening session, and a peer ticket (1 h) the
+   * peer may otherwise keep re-presenting, while a repaired peer is back within the hour.
+   * @default 3600000 (ours)
+   */
+  badPeerBanMs: number;
+  /**
+   * Banned peers remembered at once; beyond it the ban that ends first is forgotten, so the
+   * list's memory is bounded whoever sends bad chunks. @default 1000 (ours)
+   */
+  maxBannedPeers: number;
+  /**
+   * A peer holding one of our `maxUploads` upload slots whose upload has not advanced (no chunk
+   * handed to its link, because it does not read what we sent) for this long is disconnected, so
+   * a peer that asks and then stalls or reads a byte at a time cannot hold a slot. Progress comes
+   * at least every quarter bulk window (64 kB) for a reader above ~2 kB/s, a sixth of the lowest
+   * audio quality (96 kbps = 12 kB/s): a slower peer could not play from us anyway.
+   * @default 30000 (ours)
+   */
+  uploadStallTimeoutMs: number;
+  /**
+   * Overlay searches (`peer-search`) a neighbour may send per minute on average; more are
+   * dropped (issue 6: searches rate-limited per neighbour). A client searches once per
+   * random-access play and once per next track of a queue (DESIGN §3), i.e. at most a few a
+   * minute even when the listener skips every 30 s (2/min). A neighbour also forwards the
+   * searches of its own neighbours (2 hops), up to `neighbourHardLimit` of them: 60 × 2/min.
+   * @default 120 (ours, derived as above)
+   */
+  searchRatePerMin: number;
+  /**
+   * Searches a neighbour may send at once after a quiet spell: half a minute of its sustained
+   * rate, so the searches of many of its neighbours starting together (an album start, a
+   * reconnect wave) are not dropped. @default 60 (ours)
+   */
+  searchBurst: number;
+  /**
+   * Searches dropped in a row (none allowed between) after which the neighbour is a persistent
+   * flooder and is disconnected. 200 is more than three minutes of the sustained rate refused
+   * without a pause, which a well-behaved peer forwarding others' searches never does.
+   * @default 200 (ours)
+   */
+  searchFloodDisconnectAfter: number;
+  /**
+   * An accepted connection (peer or AP link) must send its hello within this, ms, or it is
+   * closed: a TLS connection that says nothing (or only pings) would otherwise hold a
+   * connection slot until the link timeout. A hello is the first frame a client sends, one
+   * round trip after the TLS handshake. @default 10000 (ours: a few round trips on a bad link)
+   */
+  helloTimeoutMs: number;
+  /**
+   * A client's connection to its AP (TCP connect and TLS handshake) must be up within this, ms,
+   * or it is dropped and retried with backoff: an AP (or something in between) that accepts and
+   * stalls must not hang the client. @default 10000 (ours: a few round trips on a bad link)
+   */
+  apConnectTimeoutMs: number;
+  /**
+   * How long a client waits for the AP to answer its login, ms. Longer than other requests: the
+   * AP checks the password with scrypt, and after an AP restart every client logs in at once.
+   * @default 30000 (ours)
+   */
+  apLoginTimeoutMs: number;
+  /**
+   * A TLS handshake on a listener must finish within this, ms; slow-loris handshakes are dropped.
+   * @default 10000 (ours: as node's own default, a few round trips on a bad link)
+   */
+  handshakeTimeoutMs: number;
+  /**
+   * Most connections a listener (AP or peer) holds that have not finished their TLS handshake
+   * and hello (on the AP: their login); more are closed at once. Bounds what an attacker opening
+   * connections and stalling can hold (each costs some tens of kB of TLS state: 256 are a few
+   * MB), while honest clients hold one each for a round trip or two, or a password check.
+   * Above the bursts honest clients make: a peer listener gets at most `neighbourHardLimit` (60)
+   * dialling at once, the AP a wave of logins after a restart (spread by reconnect jitter; a
+   * hundred at once in the peer-limits test). @default 256 (ours)
+   */
+  maxPendingConnections: number;
 }
 
 /**
@@ -221,6 +299,17 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   lookupPeers: 3,
   searchWaitMs: 400,
   connectBackWaitMs: 2_000,
+  badPeerBanMs: 60 * 60 * 1000,
+  maxBannedPeers: 1000,
+  uploadStallTimeoutMs: 30_000,
+  searchRatePerMin: 120,
+  searchBurst: 60,
+  searchFloodDisconnectAfter: 200,
+  apConnectTimeoutMs: 10_000,
+  apLoginTimeoutMs: 30_000,
+  helloTimeoutMs: 10_000,
+  handshakeTimeoutMs: 10_000,
+  maxPendingConnections: 256,
 });
 
 /** The config with some fields overridden. */

@@ -23,6 +23,12 @@ export interface LinkInfo {
   remotePort: number;
   /** Fingerprint of the certificate the client presented, if it presented one (not verified against anything). */
   clientFingerprint?: string;
+  /**
+   * Marks the connection as past its hello (or login): it no longer counts against
+   * {@link ListenTlsOptions.maxPending} and the hello timer stops. Until it is called the link is
+   * closed after {@link ListenTlsOptions.helloTimeoutMs}.
+   */
+  admitted(): void;
 }
 
 /** Options of {@link listenTls}. */
@@ -35,8 +41,20 @@ export interface ListenTlsOptions {
   config: LinkConfig;
   /** Called with each link once its TLS handshake is done. A throw closes that link. */
   onLink(link: Link, info: LinkInfo): void;
-  /** A TLS handshake must finish within this, ms. @default 10000 */
+  /** A TLS handshake must finish within this, ms (`config.handshakeTimeoutMs`). @default 10000 */
   handshakeTimeoutMs?: number;
+  /**
+   * After its handshake a link must be {@link LinkInfo.admitted} within this, ms, or it is closed
+   * (`config.helloTimeoutMs`): a connection that never says hello holds no slot for long.
+   * @default no limit
+   */
+  helloTimeoutMs?: number;
+  /**
+   * Most connections held that are not yet admitted (TLS handshake in progress, or hello not
+   * done); a new connection beyond it is dropped at once (`config.maxPendingConnections`).
+   * @default no limit
+   */
+  maxPending?: number;
   /** Passed to every Link. */
   linkOptions?: Pick<LinkOptions, 'bulkHighWaterBytes' | 'requestTimeoutMs'>;
 }
@@ -49,6 +67,8 @@ export interface TlsListener {
   address: string;
   /** Stops accepting, closes every link (with `bye`) and drops unfinished handshakes. */
   close(): Promise<void>;
+  /** Counters: connections dropped over `maxPending`, links closed for want of a hello in time, connections not yet admitted now. */
+  readonly stats: { refusedPending: number; helloTimeouts: number; pending: number };
 }
 
 /**
@@ -61,6 +81,11 @@ export async function listenTls(options: ListenTlsOptions): Promise<TlsListener>
   const { identity, config, onLink } = options;
   const links = new Set<Link>();
   const sockets = new Set<Socket>();
+  /** Connections not yet admitted (handshaking, or waiting for their hello), by remote `address:port`. */
+  const pending = new Map<string, Socket>();
+  const keyOf = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+  const stats = { refusedPending: 0, helloTimeouts: 0, pending: 0 };
+  const maxPending = options.maxPending ?? Infinity;
   const server = tls.createServer({
     key: identity.key,
     cert: identity.cert,
@@ -71,8 +96,22 @@ export async function listenTls(options: ListenTlsOptions): Promise<TlsListener>
   });
 
   server.on('connection', (socket: Socket) => {
+    // Keep an 'error' listener: a reset during the handshake must not reach the process.
+    socket.on('error', () => {});
+    if (pending.size >= maxPending) {
+      stats.refusedPending++;
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const key = keyOf(socket);
+    pending.set(key, socket);
+    stats.pending = pending.size;
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (pending.get(key) === socket) pending.delete(key);
+      stats.pending = pending.size;
+    });
   });
   // A client that fails the handshake: drop its socket, keep serving everyone else.
   server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => socket.destroy());
@@ -84,11 +123,31 @@ export async function listenTls(options: ListenTlsOptions): Promise<TlsListener>
     const raw = socket.getPeerCertificate()?.raw;
     const remoteAddress = socket.remoteAddress ?? '?';
     const remotePort = socket.remotePort ?? 0;
+    // The TLS socket wraps the TCP one counted in `pending`; both have the same remote end.
+    const key = keyOf(socket);
+    const tcp = pending.get(key);
+    let helloTimer: NodeJS.Timeout | undefined;
+    const admitted = () => {
+      clearTimeout(helloTimer);
+      // Only this connection's entry: a later one may reuse the remote port.
+      if (tcp !== undefined && pending.get(key) === tcp) pending.delete(key);
+      stats.pending = pending.size;
+    };
+    link.once('close', admitted);
+    if (options.helloTimeoutMs !== undefined) {
+      const ms = options.helloTimeoutMs;
+      helloTimer = setTimeout(() => {
+        stats.helloTimeouts++;
+        link.close(`no hello within ${ms} ms`);
+      }, ms);
+      helloTimer.unref();
+    }
     const info: LinkInfo = {
       remote: `${remoteAddress.includes(':') ? `[${remoteAddress}]` : remoteAddress}:${remotePort}`,
       remoteAddress,
       remotePort,
       ...(raw ? { clientFingerprint: certFingerprint(raw) } : {}),
+      admitted,
     };
     try {
       onLink(link, info);
@@ -112,6 +171,7 @@ export async function listenTls(options: ListenTlsOptions): Promise<TlsListener>
   return {
     port: bound.port,
     address: bound.address,
+    stats,
     close: () =>
       new Promise<void>((resolve) => {
         // Give each link's `bye` a moment to leave, then drop whatever is still open (handshakes

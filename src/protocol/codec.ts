@@ -83,6 +83,10 @@ export const LIMITS = Object.freeze({
   /** Bytes of a ticket key (Ed25519: 32) and of a ticket signature (Ed25519: 64). */
   ticketKeyBytes: 64,
   signatureBytes: 128,
+  /** Bytes of a content key and of its initial counter (AES-256-CTR: 32 and 16). */
+  contentKeyBytes: 64,
+  /** Bytes of chunk hashes in one `chunk-hashes` answer: 16 384 hashes (a 256 MiB file), half a frame. */
+  chunkHashBytes: 32 * 16_384,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -797,6 +801,10 @@ export const MESSAGE_TYPE_IDS = Object.freeze({
   'chunk-request': 64,
   chunk: 65,
   'chunk-end': 66,
+  'get-chunk-hashes': 67,
+  'chunk-hashes': 68,
+  'get-file-key': 69,
+  'file-key': 70,
   announce: 96,
   'tracker-query': 97,
   'tracker-peers': 98,
@@ -856,6 +864,16 @@ const messageEncodings: { [K in MessageType]: Encoding<MessageOf<K>> } = {
   // `data` must stay the last field: framing writes it after the rest without copying it.
   chunk: message('chunk', { fileId: id, index: varUint32, data: bytes(LIMITS.chunkDataBytes) }),
   'chunk-end': message('chunk-end', { fileId: id, first: varUint32, count: varUint32 }),
+  'get-chunk-hashes': message('get-chunk-hashes', { fileId: fileIdEncoding, first: varUint32, count: varUint32 }),
+  'chunk-hashes': message('chunk-hashes', {
+    fileId: fileIdEncoding,
+    chunkSize: varUint32,
+    total: varUint32,
+    first: varUint32,
+    hashes: bytes(LIMITS.chunkHashBytes),
+  }),
+  'get-file-key': message('get-file-key', { fileId: fileIdEncoding }),
+  'file-key': message('file-key', { fileId: fileIdEncoding, key: bytes(LIMITS.contentKeyBytes), iv: bytes(LIMITS.contentKeyBytes) }),
   announce: message('announce', { fileId: fileIdEncoding }),
   'tracker-query': message('tracker-query', { fileId: fileIdEncoding }),
   'tracker-peers': message('tracker-peers', { fileId: fileIdEncoding, peers }),

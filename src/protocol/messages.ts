@@ -172,6 +172,22 @@ export type Message =
   | { type: 'chunk-request'; fileId: string; first: number; count: number; urgency: number }
   | { type: 'chunk'; fileId: string; index: number; data: Uint8Array }
   | { type: 'chunk-end'; fileId: string; first: number; count: number }
+  /**
+   * Client -> AP, logged in: the SHA-256 of chunks [first, first+count) of a stored (encrypted)
+   * file (DESIGN §5), against which every chunk from a peer is checked. Answered by `chunk-hashes`
+   * (possibly with fewer hashes than asked, to stay within a frame: ask again from
+   * `first + hashes.length / 32`), or `error` not-found / unauthorized (before login).
+   */
+  | { type: 'get-chunk-hashes'; fileId: string; first: number; count: number }
+  /** `hashes`: 32 bytes per chunk from `first`; `total`: chunks in the file; `chunkSize`: the AP's. */
+  | { type: 'chunk-hashes'; fileId: string; chunkSize: number; total: number; first: number; hashes: Uint8Array }
+  /**
+   * Client -> AP, logged in: the key of a file (AES-256-CTR key and initial counter), to decrypt
+   * it for the local player. Answered by `file-key`, or `error` unauthorized before login,
+   * not-found for a file the AP does not hold. Clients keep keys in memory only.
+   */
+  | { type: 'get-file-key'; fileId: string }
+  | { type: 'file-key'; fileId: string; key: Uint8Array; iv: Uint8Array }
   /** Stop answering the request with this id (the frame's request id). */
   | { type: 'cancel' }
   /** Orderly close with a reason. */

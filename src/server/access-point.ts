@@ -16,6 +16,8 @@ import { PlaylistError, UnknownPlaylistError, type PlaylistPage, type SearchResu
 import { ChunkPump } from './chunk-pump.ts';
 import { PeerServices, type OverlayMember } from './peer-services.ts';
 import { TicketKeyring } from './ticket-keys.ts';
+import { chunkHashesOf, migratePlaintextFiles } from './content-protection.ts';
+import { CHUNK_HASH_BYTES } from '../core/chunk-hashes.ts';
 
 /** Options of {@link AccessPoint.start}. */
 export interface AccessPointOptions {
@@ -46,6 +48,10 @@ interface Session {
   user?: string;
   sessionId?: string;
   pump: ChunkPump;
+  /** Tells the listener the session logged in: the hello timer stops, the pending slot is freed. */
+  admitted(): void;
+  /** A login's password check is running (one at a time per link). */
+  loginPending?: boolean;
 }
 
 /** Largest chunk range one request may ask for: a whole 10-minute 320 kbps file is ~1500 chunks. */
@@ -108,6 +114,8 @@ export class AccessPoint extends EventEmitter {
   /** Creates the TLS identity on first start, listens, and writes the address to `<data>/address`. */
   static async start(opts: AccessPointOptions): Promise<AccessPoint> {
     const ap = new AccessPoint(opts);
+    // A data directory from before encryption is encrypted before anyone is served (DESIGN §5).
+    await migratePlaintextFiles(opts.data, opts.config.chunkSize, opts.log);
     const identity = await loadOrCreateIdentity(opts.data.paths.tls);
     ap.keyring = await TicketKeyring.open(opts.data.paths.tls, Date.now());
     // Retired ticket keys are dropped once every ticket they signed has expired.
@@ -119,7 +127,11 @@ export class AccessPoint extends EventEmitter {
       port: opts.port ?? 0,
       identity,
       config: opts.config,
-      onLink: (link, info) => ap.accept(link, info?.remote ?? '?', info?.clientFingerprint),
+      handshakeTimeoutMs: opts.config.handshakeTimeoutMs,
+      // Until login: a connection that never logs in holds no session slot for long.
+      helloTimeoutMs: opts.config.helloTimeoutMs,
+      maxPending: opts.config.maxPendingConnections,
+      onLink: (link, info) => ap.accept(link, info?.remote ?? '?', info?.clientFingerprint, info.admitted),
     });
     ap.closeServer = server.close;
     ap.port = server.port;
@@ -166,9 +178,10 @@ export class AccessPoint extends EventEmitter {
     return { type: 'peer-ticket', ticket, keys: this.keyring.publicKeys(now) };
   }
 
-  private accept(link: Link, remote: string, clientFingerprint?: string): void {
+  private accept(link: Link, remote: string, clientFingerprint: string | undefined, admitted: () => void): void {
     const session: Session = {
       link,
+      admitted,
       remote,
       ...(clientFingerprint ? { clientFingerprint } : {}),
       helloDone: false,
@@ -222,7 +235,16 @@ export class AccessPoint extends EventEmitter {
         s.link.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'tunemesh-ap/0.1', peerId: '', listenPort: 0 }, requestId);
         return;
       case 'login': {
-        const ok = await accounts.verify(msg.user, msg.password);
+        // One password check at a time per link: each costs an scrypt, so a link pipelining
+        // logins would otherwise occupy every thread of the pool (issue 6: hostile input).
+        if (s.loginPending) throw new RequestError('busy', 'a login is already being checked on this link');
+        s.loginPending = true;
+        let ok: boolean;
+        try {
+          ok = await accounts.verify(msg.user, msg.password);
+        } finally {
+          s.loginPending = false;
+        }
         if (!ok) {
           this.stats.loginsFailed++;
           throw new RequestError('unauthorized', 'wrong user name or password');
@@ -230,6 +252,7 @@ export class AccessPoint extends EventEmitter {
         if (!s.user) this.stats.loggedIn++;
         s.user = msg.user;
         s.sessionId = `s${this.nextSession++}`;
+        s.admitted();
         s.link.send({ type: 'login-ok', user: msg.user, sessionId: s.sessionId, observedHost: observedHostOf(s.remote) }, requestId);
         if (s.hello?.peerId && !s.member) {
           s.member = { peerId: s.hello.peerId, role: s.hello.role, link: s.link, host: observedHostOf(s.remote), listenPort: s.hello.listenPort, reachable: false };
@@ -325,6 +348,23 @@ export class AccessPoint extends EventEmitter {
         const answer = this.ticketFor(s);
         if (!answer) throw new RequestError('unauthorized', 'present a TLS client certificate on the AP link to get a peer ticket');
         s.link.send(answer, requestId);
+        return;
+      }
+      case 'get-chunk-hashes': {
+        const list = await chunkHashesOf(this.opts.data, msg.fileId, this.opts.config.chunkSize);
+        if (!list) throw new RequestError('not-found', `no file ${msg.fileId}`);
+        if (msg.first > list.count) throw new RequestError('bad-request', `first chunk ${msg.first} outside 0..${list.count}`);
+        // At most half a frame of hashes per answer; the client asks again for the rest.
+        const count = Math.min(msg.count, list.count - msg.first, Math.floor(LIMITS.chunkHashBytes / CHUNK_HASH_BYTES));
+        const hashes = list.hashes.subarray(msg.first * CHUNK_HASH_BYTES, (msg.first + count) * CHUNK_HASH_BYTES);
+        s.link.send({ type: 'chunk-hashes', fileId: msg.fileId, chunkSize: list.chunkSize, total: list.count, first: msg.first, hashes }, requestId);
+        return;
+      }
+      case 'get-file-key': {
+        // Only here, after the login check above: nobody without an account gets a key.
+        const rec = this.opts.data.keys.get(msg.fileId);
+        if (!rec) throw new RequestError('not-found', `no file ${msg.fileId}`);
+        s.link.send({ type: 'file-key', fileId: msg.fileId, key: rec.key, iv: rec.iv }, requestId);
         return;
       }
       case 'chunk-request': {

@@ -4,7 +4,8 @@
  *
  * ```
  * <dir>/catalog.db     SQLite: catalog tables, FTS indexes, users   (+ -wal, -shm)
- * <dir>/store/         content-addressed audio files (DirStore)
+ * <dir>/store/         content-addressed encrypted audio files (DirStore); their keys and
+ *                      chunk hashes are in catalog.db (ContentKeys), never in the store
  * <dir>/tls/           the AP's TLS identity (created by the server)
  * <dir>/address        the AP's address once it listens
  * ```
@@ -15,6 +16,7 @@ import type { Accounts, Catalog } from './catalog.ts';
 import type { FileStore } from './file-store.ts';
 import { SqliteAccounts } from './accounts.ts';
 import { DirStore } from './dir-store.ts';
+import { ContentKeys } from './content-keys.ts';
 import { openSqliteDatabase, SqliteCatalog } from './sqlite-catalog.ts';
 
 /** Where the parts of a data directory live. All paths are absolute. */
@@ -36,6 +38,8 @@ export interface DataDir {
   catalog: Catalog;
   accounts: Accounts;
   store: FileStore;
+  /** Keys, plaintext hashes and chunk hashes of the stored files (DESIGN §5). */
+  keys: ContentKeys;
   paths: DataDirPaths;
   /**
    * Closes the database at once (synchronously, so a process may exit right after) and the
@@ -70,10 +74,12 @@ export function openDataDir(dir: string): DataDir {
   let catalog: SqliteCatalog;
   let accounts: SqliteAccounts;
   let store: DirStore;
+  let keys: ContentKeys;
   try {
     catalog = new SqliteCatalog(db);
     accounts = new SqliteAccounts(db);
     store = new DirStore(paths.store);
+    keys = new ContentKeys(db);
   } catch (err) {
     db.close();
     throw err;
@@ -83,6 +89,7 @@ export function openDataDir(dir: string): DataDir {
     catalog,
     accounts,
     store,
+    keys,
     paths,
     close() {
       if (!closing) {

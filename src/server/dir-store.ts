@@ -151,6 +151,21 @@ export class DirStore implements FileStore {
     return { fileId, bytes };
   }
 
+  /** Deletes a stored file; nothing happens when it is not there. */
+  async remove(fileId: string): Promise<void> {
+    this.#checkOpen();
+    if (!isFileId(fileId)) throw new RangeError(`not a file id (lower-case hex SHA-256): ${JSON.stringify(fileId)}`);
+    const entry = this.#handles.get(fileId);
+    if (entry) {
+      this.#handles.delete(fileId);
+      entry.evicted = true;
+      if (entry.refs === 0) closeQuietly(entry.handle);
+    }
+    await unlink(this.pathOf(fileId)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
   /** Size of a stored file, or undefined when the store does not hold it (or the id is malformed). */
   async size(fileId: string): Promise<number | undefined> {
     this.#checkOpen();

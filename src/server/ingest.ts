@@ -2,9 +2,12 @@
  * Ingest: turns audio files on disk into catalog tracks with their files in the store.
  *
  * For each file: parse and check the Ogg stream (`parseOggFile`: codec, duration, bitrate, seek
- * index), read the tags (music-metadata), copy the file into the store under its SHA-256, add the
- * track to the catalog. A file that fails any step is reported and skipped; the others go on.
- * Ingesting a file again is harmless: same content, same file id, same track id.
+ * index), read the tags (music-metadata), store it encrypted with its own random key (the store
+ * files the ciphertext under its SHA-256, the key and chunk hashes go to `ContentKeys`: see
+ * `content-protection.ts`), add the track to the catalog. A file that fails any step is reported
+ * and skipped; the others go on. Ingesting a file again is harmless: the same plaintext finds its
+ * stored file, so the same file id and track id. A data directory from before encryption is
+ * migrated first.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +15,8 @@ import { parseFile } from 'music-metadata';
 import { parseOggFile } from '../audio/ogg.ts';
 import type { TrackInfo } from '../core/track.ts';
 import type { DataDir } from './data-dir.ts';
+import { defaultConfig } from '../core/config.ts';
+import { migratePlaintextFiles, storeFileEncrypted } from './content-protection.ts';
 
 /** File name extensions picked up when a directory is ingested (case-insensitive). */
 export const AUDIO_EXTENSIONS: readonly string[] = ['.ogg', '.oga', '.opus'];
@@ -24,7 +29,9 @@ export const UNKNOWN_ALBUM = 'Unknown Album';
 /** Options of {@link ingestPaths}. */
 export interface IngestOptions {
   /** The data directory to ingest into (from `openDataDir`). */
-  data: Pick<DataDir, 'catalog' | 'store'>;
+  data: Pick<DataDir, 'catalog' | 'store' | 'keys'>;
+  /** Chunk size the chunk hashes are computed for. @default config.chunkSize */
+  chunkSize?: number;
   /** Called after each file, ingested or failed; `done` counts from 1 to `total`. */
   onProgress?(done: number, total: number, file: string): void;
   /** Called for each file that fails, with the error. */
@@ -147,6 +154,7 @@ async function ingestOne(
   file: string,
   data: IngestOptions['data'],
   maxFileBytes: number,
+  chunkSize: number,
 ): Promise<{ track: TrackInfo; added: boolean }> {
   const st = await stat(file);
   if (!st.isFile()) throw new Error(`${file} is not a regular file`);
@@ -165,7 +173,7 @@ async function ingestOne(
   } catch {
     // The stream is valid (parseOggFile said so); unreadable tags only mean fallbacks.
   }
-  const { fileId, bytes } = await data.store.putFile(file);
+  const { fileId, bytes } = await storeFileEncrypted(file, data, chunkSize);
   if (bytes !== info.bytes) throw new Error(`file changed while being ingested (${info.bytes} bytes parsed, ${bytes} stored)`);
   return data.catalog.addTrack({
     title: tags.title ?? (tagText(path.basename(file, path.extname(file))) || path.basename(file)),
@@ -196,6 +204,8 @@ export async function ingestPaths(paths: string[], opts: IngestOptions): Promise
   type Outcome = { ok: true; track: TrackInfo; added: boolean } | { ok: false; error: string };
   const outcomes: Outcome[] = new Array(items.length);
   const maxFileBytes = opts.maxFileBytes ?? 1024 ** 3;
+  const chunkSize = opts.chunkSize ?? defaultConfig.chunkSize;
+  await migratePlaintextFiles(opts.data, chunkSize);
   let done = 0;
   let next = 0;
   const worker = async () => {
@@ -207,7 +217,7 @@ export async function ingestPaths(paths: string[], opts: IngestOptions): Promise
         opts.onError?.(file, new Error(error));
       } else {
         try {
-          const r = await ingestOne(file, opts.data, maxFileBytes);
+          const r = await ingestOne(file, opts.data, maxFileBytes, chunkSize);
           outcomes[i] = { ok: true, ...r };
         } catch (err) {
           outcomes[i] = { ok: false, error: errorText(err) };

@@ -12,8 +12,9 @@ import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { DiskCache } from '../../src/client/disk-cache.ts';
 import { seededRng } from '../../src/core/clock.ts';
 import { runCli, startCli } from '../helpers/processes.ts';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { openDataDir } from '../../src/server/data-dir.ts';
 
 const CHUNK = 16 * 1024;
 
@@ -28,8 +29,13 @@ test('kills at random moments never corrupt the cache; playback completes byte-i
     const ingest = await runCli(['ingest', path.join(dir, 'long.ogg'), '--data', data, '--json']);
     assert.equal(ingest.code, 0, ingest.stderr);
     const track = JSON.parse(ingest.stdout).added[0];
-    // Files are content-addressed: the file id is the SHA-256 of the audio.
-    const fileId = createHash('sha256').update(src).digest('hex');
+    // Files are stored encrypted and content-addressed (issue 6): the file id is the SHA-256 of
+    // the ciphertext in the AP's store, which is what the cache holds too.
+    const d = openDataDir(data);
+    const fileId = (await d.catalog.getTrack(track.id))!.fileId;
+    await d.close();
+    const cipher = await readFile(path.join(data, 'store', fileId.slice(0, 2), fileId));
+    assert.equal(createHash('sha256').update(cipher).digest('hex'), fileId);
     await runCli(['user', 'add', 'bob', '--password', 'pw', '--data', data]);
     // Throttled AP so a download takes a few seconds and a kill lands in the middle of it.
     const rate = Math.ceil(src.length / 4);
@@ -55,7 +61,7 @@ test('kills at random moments never corrupt the cache; playback completes byte-i
         await new Promise((r) => setTimeout(r, 150 + rng.next() * 900));
         await client.kill();
         await drain;
-        // The cache a killed client left behind: every chunk it holds equals the source.
+        // The cache a killed client left behind: every chunk it holds equals the AP's ciphertext.
         const cache = await DiskCache.open(path.join(cacheDir, 'cache'), { limitBytes: 1 << 30, chunkSize: CHUNK, clock: { now: () => Date.now() } });
         let held = 0;
         const total = Math.ceil(src.length / CHUNK);
@@ -65,7 +71,7 @@ test('kills at random moments never corrupt the cache; playback completes byte-i
           const start = i * CHUNK;
           const end = Math.min(src.length, start + CHUNK);
           const got = await cache.readRange(fileId, start, end);
-          assert.ok(Buffer.from(got).equals(src.subarray(start, end)), `round ${round}: chunk ${i} identical`);
+          assert.ok(Buffer.from(got).equals(cipher.subarray(start, end)), `round ${round}: chunk ${i} identical`);
         }
         await cache.close();
         assert.ok(held >= lastHeld, 'chunks written before a kill are kept');

@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { makeConfig } from '../../src/core/config.ts';
 import { PROTOCOL_VERSION, type Message, type PeerTicket } from '../../src/protocol/messages.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
 import { apLogin, ticketFromAp } from '../helpers/peer-ticket.ts';
+import { openDataDir } from '../../src/server/data-dir.ts';
 
 /** Short-lived tickets, so that expiry is seen within the test. */
 const TTL_MS = 5_000;
@@ -90,8 +91,12 @@ before(async () => {
     await writeFile(file, src);
     const ingest = await runCli(['ingest', file, '--data', data, '--json']);
     assert.equal(ingest.code, 0, ingest.stderr);
-    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, fileId: createHash('sha256').update(src).digest('hex'), src });
+    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, fileId: '', src });
   }
+  // The file ids: the SHA-256 of the stored ciphertext (issue 6), from the catalog.
+  const d = openDataDir(data);
+  for (const t of tracks) t.fileId = (await d.catalog.getTrack(t.id))!.fileId;
+  await d.close();
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
   ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--set', `peerTicketTtlMs=${TTL_MS}`]);
   address = JSON.parse(ap.firstLine).address;

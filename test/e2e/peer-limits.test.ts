@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { connectTls } from '../../src/net/tls.ts';
 import { makeConfig } from '../../src/core/config.ts';
@@ -18,17 +18,21 @@ import type { Link } from '../../src/net/link.ts';
 import { runCli, startCli } from '../helpers/processes.ts';
 import { loadOrCreateIdentity } from '../../src/net/identity.ts';
 import { ticketFromAp } from '../helpers/peer-ticket.ts';
+import { openDataDir } from '../../src/server/data-dir.ts';
 
 test('(d) 100 requesting peers: at most 60 connections and 4 uploads, then pruned below 50', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-limits-'));
   const links: Link[] = [];
   try {
     const src = Buffer.from(await synthesizeVorbis({ seed: 44, durationSec: 30, tags: { title: 'Crowded', artist: 'Burst', album: 'Limits' } }));
-    const fileId = createHash('sha256').update(src).digest('hex');
     await writeFile(path.join(dir, 'crowded.ogg'), src);
     const data = path.join(dir, 'data');
     const ingest = await runCli(['ingest', path.join(dir, 'crowded.ogg'), '--data', data, '--json']);
     const trackId = JSON.parse(ingest.stdout).added[0].id;
+    // The file id: the SHA-256 of the stored ciphertext (issue 6), from the catalog.
+    const d = openDataDir(data);
+    const fileId = (await d.catalog.getTrack(trackId))!.fileId;
+    await d.close();
     await runCli(['user', 'add', 'fay', '--password', 'pw', '--data', data]);
     const ap = await startCli(['server', '--data', data, '--port', '0', '--json']);
     // Slow uploads keep the 4 slots busy while the burst lands; pruning runs every 500 ms with

@@ -127,7 +127,9 @@ test('(e) a client that accepts no incoming connections is still reached through
 test('(b) with the tracker off, the overlay search finds the track at distance 2', async () => {
   // Its own AP: first with the tracker on, so that plays build the overlay C - B - A ...
   const data2 = path.join(dir, 'data-b');
-  await runCli(['ingest', path.join(dir, 't0.ogg'), path.join(dir, 't1.ogg'), '--data', data2]);
+  // Each data directory encrypts with its own keys (issue 6), so the tracks have ids of their own here.
+  const both = await runCli(['ingest', path.join(dir, 't0.ogg'), path.join(dir, 't1.ogg'), '--data', data2, '--json']);
+  const [t0Id, t1Id] = (JSON.parse(both.stdout).added as { id: string }[]).map((t) => t.id);
   const x = Buffer.from(await synthesizeVorbis({ seed: 33, durationSec: 30, tags: { title: 'Far Away', artist: 'The Peers', album: 'Overlay' } }));
   await writeFile(path.join(dir, 'x.ogg'), x);
   const ingest = await runCli(['ingest', path.join(dir, 'x.ogg'), '--data', data2, '--json']);
@@ -139,12 +141,12 @@ test('(b) with the tracker off, the overlay search finds the track at distance 2
     const a = await startClient('b-a', [], addr2);
     const b = await startClient('b-b', [], addr2);
     const c = await startClient('b-c', [], addr2);
-    await play(a.url, tracks[0]!.id);
+    await play(a.url, t0Id!);
     await announced(a.url, 1);
-    await play(b.url, tracks[0]!.id); // B fetches from A: link A - B
-    await play(b.url, tracks[1]!.id);
+    await play(b.url, t0Id!); // B fetches from A: link A - B
+    await play(b.url, t1Id!);
     await announced(b.url, 2);
-    await play(c.url, tracks[1]!.id); // C fetches from B: link B - C
+    await play(c.url, t1Id!); // C fetches from B: link B - C
     assert.equal((await stats(c.url)).peers.connected, 1, 'C is linked to B only');
     await play(a.url, xId); // only A holds X
     await announced(a.url, 2);

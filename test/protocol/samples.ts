@@ -162,6 +162,17 @@ export const sampleMessages: { [K in MessageType]: MessageOf<K>[] } = {
     { type: 'chunk', fileId: 'b', index: 0, data: new Uint8Array(0) },
   ],
   'chunk-end': [{ type: 'chunk-end', fileId: 'a'.repeat(64), first: 0, count: 100 }],
+  'get-chunk-hashes': [
+    { type: 'get-chunk-hashes', fileId: sampleFileId, first: 0, count: 640 },
+    { type: 'get-chunk-hashes', fileId: sampleFileId, first: 16_384, count: 0xffffffff },
+  ],
+  'chunk-hashes': [
+    // A 10 MB track: 640 chunks of 16 KiB, 20 KiB of hashes.
+    { type: 'chunk-hashes', fileId: sampleFileId, chunkSize: 16384, total: 640, first: 0, hashes: Uint8Array.from({ length: 640 * 32 }, (_, i) => (i * 7) % 256) },
+    { type: 'chunk-hashes', fileId: sampleFileId, chunkSize: 16384, total: 0, first: 0, hashes: new Uint8Array(0) },
+  ],
+  'get-file-key': [{ type: 'get-file-key', fileId: sampleFileId }],
+  'file-key': [{ type: 'file-key', fileId: sampleFileId, key: Uint8Array.from({ length: 32 }, (_, i) => i), iv: Uint8Array.from({ length: 16 }, (_, i) => 255 - i) }],
   announce: [{ type: 'announce', fileId: sampleFileId }],
   'tracker-query': [{ type: 'tracker-query', fileId: 'f'.repeat(64) }],
   'tracker-peers': [
@@ -318,6 +329,10 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constant('chunk-request' as const), fileId: str(32), first: u32, count: u32, urgency: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ type: fc.constant('chunk' as const), fileId: str(32), index: u32, data: fc.uint8Array({ maxLength: 600 }) }),
   fc.record({ type: fc.constant('chunk-end' as const), fileId: str(32), first: u32, count: u32 }),
+  fc.record({ type: fc.constant('get-chunk-hashes' as const), fileId: fileIdArb, first: u32, count: u32 }),
+  fc.record({ type: fc.constant('chunk-hashes' as const), fileId: fileIdArb, chunkSize: u32, total: u32, first: u32, hashes: fc.uint8Array({ maxLength: 320 }) }),
+  fc.record({ type: fc.constant('get-file-key' as const), fileId: fileIdArb }),
+  fc.record({ type: fc.constant('file-key' as const), fileId: fileIdArb, key: fc.uint8Array({ maxLength: 64 }), iv: fc.uint8Array({ maxLength: 64 }) }),
   fc.record({ type: fc.constant('announce' as const), fileId: fileIdArb }),
   fc.record({ type: fc.constant('tracker-query' as const), fileId: fileIdArb }),
   fc.record({ type: fc.constant('tracker-peers' as const), fileId: fileIdArb, peers: fc.array(peerAddressArb, { maxLength: 12 }) }),

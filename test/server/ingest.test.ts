@@ -6,6 +6,9 @@ import path from 'node:path';
 import { openDataDir } from '../../src/server/data-dir.ts';
 import { expandPaths, ingestPaths, trackNoFromFileName } from '../../src/server/ingest.ts';
 import { trackIdFor } from '../../src/server/sqlite-catalog.ts';
+import { cryptAt } from '../../src/core/content-cipher.ts';
+import type { TrackInfo } from '../../src/core/track.ts';
+import { defaultConfig } from '../../src/core/config.ts';
 import { makeOpus, makeVorbis, tempDir } from './storage-fixtures.ts';
 
 describe('ingestPaths', () => {
@@ -69,13 +72,21 @@ describe('ingestPaths', () => {
 
     const song2 = r.added.find((t) => t.title === 'Song 2')!;
     const content = readFileSync(good[1]!);
-    assert.equal(song2.fileId, createHash('sha256').update(content).digest('hex'));
+    // The store holds the file encrypted (issue 6), under the SHA-256 of the ciphertext; the key
+    // from the AP's ContentKeys decrypts it to the original bytes.
+    const stored = await data.store.read(song2.fileId, 0, content.length + 1);
+    assert.equal(song2.fileId, createHash('sha256').update(stored).digest('hex'));
+    assert.notEqual(song2.fileId, createHash('sha256').update(content).digest('hex'));
+    assert.equal(stored.includes(Buffer.from('OggS')), false, 'no Ogg capture pattern in the store');
+    const rec = data.keys.get(song2.fileId)!;
+    assert.equal(rec.plainSha256, createHash('sha256').update(content).digest('hex'));
+    assert.deepEqual(cryptAt(rec, 0, stored), content);
+    assert.equal(rec.hashes.count, Math.ceil(content.length / defaultConfig.chunkSize));
     assert.equal(song2.id, trackIdFor(song2.fileId));
     assert.equal(song2.bytes, content.length);
     assert.deepEqual([song2.artist, song2.album, song2.trackNo, song2.codec, song2.sampleRate, song2.channels], ['Artist One', 'Album One', 2, 'vorbis', 44100, 2]);
     assert.ok(Math.abs(song2.durationMs - 2000) < 50, `${song2.durationMs} ms`);
     assert.ok(song2.seekIndex.length >= 2 && song2.seekIndex[0]!.ms === 0);
-    assert.deepEqual(await data.store.read(song2.fileId, 0, content.length), content);
 
     const plain = r.added.find((t) => t.title === '07 - Untitled Thing')!;
     assert.deepEqual([plain.artist, plain.album, plain.trackNo], ['Unknown Artist', 'Unknown Album', 7]);
@@ -89,7 +100,7 @@ describe('ingestPaths', () => {
     await data.close();
   });
 
-  it('is idempotent: again into the same data dir, and into a fresh one with the same ids', async () => {
+  it('is idempotent: again into the same data dir; a fresh one has the same tracks under its own keys', async () => {
     const dir1 = path.join(tmp.dir, 'data2');
     const d1 = openDataDir(dir1);
     const first = await ingestPaths([...good, opus], { data: d1 });
@@ -102,8 +113,11 @@ describe('ingestPaths', () => {
 
     const d2 = openDataDir(path.join(tmp.dir, 'data3'));
     const other = await ingestPaths([opus, ...good.slice().reverse()], { data: d2 });
-    assert.deepEqual(other.added.map((t) => t.id).sort(), first.added.map((t) => t.id).sort());
-    for (const t of other.added) assert.deepEqual(t, first.added.find((x) => x.id === t.id));
+    // Each file gets its own random key per data directory, so its ciphertext, file id and track
+    // id differ between sites; everything else is the same.
+    const sameExceptIds = (t: TrackInfo) => ({ ...t, id: '', uri: '', fileId: '' });
+    assert.deepEqual(other.added.map(sameExceptIds).sort((a, b) => a.title.localeCompare(b.title)), first.added.map(sameExceptIds).sort((a, b) => a.title.localeCompare(b.title)));
+    for (const t of other.added) assert.equal(first.added.some((x) => x.fileId === t.fileId), false);
     await d2.close();
 
     // Reopening the first directory finds everything still there.
