@@ -224,6 +224,9 @@ export class AccessPoint extends EventEmitter {
     }
     switch (msg.type) {
       case 'hello':
+        // One hello per link: the peer id it names goes into the tickets and the tracker, so a
+        // second hello must not change who this link is.
+        if (s.helloDone) throw new RequestError('bad-request', 'hello already received on this link');
         if (msg.version !== PROTOCOL_VERSION) {
           s.link.send({ type: 'error', code: 'version', message: `protocol version ${msg.version} not supported (AP speaks ${PROTOCOL_VERSION})` }, requestId);
           s.link.close('version mismatch');
