@@ -123,23 +123,33 @@ const UINT32 = 2 ** 32;
  *   (The paper does not say how answers travel; routing them back is ours, as in Gnutella, which the
  *   paper names as the model.)
  *
- * Ours: queries with `hops` outside 1..`searchHops` and answers with a `distance` outside that range
- * are dropped, so a peer cannot widen the flood or push the statistics out of range; a holder that
+ * Ours: queries with `hops` outside 1..`searchHops`, answers with a `distance` outside that range,
+ * and messages whose query id is not a uint32 (the wire's type) are dropped, so a peer cannot widen the flood or push the statistics out of range; a holder that
  * answers twice is recorded once, at its first answer.
  *
- * Costs: the dedup memory is a ring of ids plus a map, O(1) per message and fixed size; a received
- * query costs one send per neighbour.
+ * Costs: the dedup memory is a ring of ids plus an open-addressed index in typed arrays, O(1) per
+ * message, fixed size and no allocation; a received query costs one send per neighbour.
  */
 export class OverlaySearch {
   private readonly hops: number;
   private readonly dedupCapacity: number;
   private readonly rng: Rng;
-  /** The last `searchDedupIds` query ids seen, oldest at `ringNext` once full. */
-  private readonly ring: Float64Array;
+  /** Per ring slot, the neighbour its query came from ({@link OWN} for ours). */
+  private readonly ringFrom: (string | typeof OWN)[];
   private ringNext = 0;
   private ringCount = 0;
-  /** Query id -> the neighbour it came from ({@link OWN} for ours); exactly the ids in `ring`. */
-  private readonly cameFrom = new Map<number, string | typeof OWN>();
+  /**
+   * The dedup memory in one array: cells `[0, tableSize)` map a query id to its ring slot + 1 (0:
+   * empty), an open-addressed table (linear probing, Fibonacci hashing, at most half full); cells
+   * `[tableSize, tableSize + searchDedupIds)` are the ring of the last `searchDedupIds` ids seen,
+   * oldest at `ringNext` once full. The table holds exactly the ids in the ring. One typed array
+   * rather than a Map: a simulated flood hands a query to thousands of clients, and each remembers
+   * it (a Map's delete and insert per message, and the memory it touches, dominated the
+   * simulator's time).
+   */
+  private readonly mem: Uint32Array;
+  private readonly tableSize: number;
+  private readonly indexShift: number;
   /** Our open searches in start order (time only moves forward), so expiry stops at the first young one. */
   private readonly open = new Map<number, OpenSearch>();
   private readonly counts: SearchStats = { searches: 0, foundAt1: 0, foundAt2: 0, notFound: 0 };
@@ -152,7 +162,12 @@ export class OverlaySearch {
     }
     this.hops = searchHops;
     this.dedupCapacity = searchDedupIds;
-    this.ring = new Float64Array(searchDedupIds);
+    this.ringFrom = new Array<string | typeof OWN>(searchDedupIds).fill(OWN);
+    let bits = 1;
+    while (1 << bits < 2 * searchDedupIds && bits < 30) bits++;
+    this.tableSize = 1 << bits;
+    this.mem = new Uint32Array(this.tableSize + searchDedupIds);
+    this.indexShift = 32 - bits;
     this.rng = opts.rng;
   }
 
@@ -165,7 +180,7 @@ export class OverlaySearch {
   start(fileId: string, neighbours: readonly string[], nowMs: number): { queryId: number; sends: SearchSend<PeerSearchMessage>[] } {
     let queryId: number;
     do queryId = randomInt(this.rng, UINT32);
-    while (this.cameFrom.has(queryId) || this.open.has(queryId));
+    while (this.slotOf(queryId) >= 0 || this.open.has(queryId));
     this.remember(queryId, OWN);
     this.open.set(queryId, { queryId, fileId, startedMs: nowMs, results: [], holders: null });
     const msg: PeerSearchMessage = { type: 'peer-search', queryId, fileId, hops: this.hops };
@@ -180,9 +195,9 @@ export class OverlaySearch {
    */
   onQuery(from: string, msg: PeerSearchMessage, ctx: QueryContext, _nowMs: number): readonly SearchSend[] {
     const { queryId, hops } = msg;
-    if (!Number.isInteger(hops) || hops < 1 || hops > this.hops) return NO_SENDS;
+    if (!Number.isInteger(hops) || hops < 1 || hops > this.hops || !isUint32(queryId)) return NO_SENDS;
     // Our own id stays out even after the dedup memory forgot it: we never answer ourselves.
-    if (this.cameFrom.has(queryId) || this.open.has(queryId)) return NO_SENDS;
+    if (this.slotOf(queryId) >= 0 || (this.open.size !== 0 && this.open.has(queryId))) return NO_SENDS;
     this.remember(queryId, from);
     const have = ctx.have(msg.fileId);
     if (!have && hops <= 1) return NO_SENDS;
@@ -212,11 +227,13 @@ export class OverlaySearch {
    */
   onFound(from: string, msg: PeerFoundMessage, nowMs: number): readonly SearchSend[] | FoundResult {
     const { queryId, distance } = msg;
-    if (!Number.isInteger(distance) || distance < 1 || distance > this.hops) return NO_SENDS;
+    if (!Number.isInteger(distance) || distance < 1 || distance > this.hops || !isUint32(queryId)) return NO_SENDS;
     const search = this.open.get(queryId);
     if (search !== undefined) return this.record(search, from, msg, nowMs);
-    const origin = this.cameFrom.get(queryId);
-    if (origin === undefined || origin === OWN) return NO_SENDS;
+    const slot = this.slotOf(queryId);
+    if (slot < 0) return NO_SENDS;
+    const origin = this.ringFrom[slot]!;
+    if (origin === OWN) return NO_SENDS;
     return [{ to: origin, msg }];
   }
 
@@ -283,10 +300,59 @@ export class OverlaySearch {
 
   /** Adds an unseen id to the dedup memory, forgetting the oldest when full. */
   private remember(queryId: number, from: string | typeof OWN): void {
-    if (this.ringCount === this.dedupCapacity) this.cameFrom.delete(this.ring[this.ringNext]!);
+    const slot = this.ringNext;
+    const mem = this.mem;
+    const base = this.tableSize;
+    if (this.ringCount === this.dedupCapacity) this.unindex(mem[base + slot]!);
     else this.ringCount++;
-    this.ring[this.ringNext] = queryId;
-    this.ringNext = (this.ringNext + 1) % this.dedupCapacity;
-    this.cameFrom.set(queryId, from);
+    mem[base + slot] = queryId;
+    this.ringFrom[slot] = from;
+    this.ringNext = slot + 1 === this.dedupCapacity ? 0 : slot + 1;
+    const mask = base - 1;
+    let h = this.home(queryId);
+    while (mem[h] !== 0) h = (h + 1) & mask;
+    mem[h] = slot + 1;
   }
+
+  /** Table position a query id hashes to. */
+  private home(queryId: number): number {
+    return Math.imul(queryId, 0x9e3779b1) >>> this.indexShift;
+  }
+
+  /** Ring slot of a remembered query id, or -1. */
+  private slotOf(queryId: number): number {
+    const mem = this.mem;
+    const base = this.tableSize;
+    const mask = base - 1;
+    for (let h = this.home(queryId); ; h = (h + 1) & mask) {
+      const e = mem[h]!;
+      if (e === 0) return -1;
+      if (mem[base + e - 1] === queryId) return e - 1;
+    }
+  }
+
+  /** Removes a remembered id from the table (backward-shift deletion keeps every probe chain whole). */
+  private unindex(queryId: number): void {
+    const index = this.mem;
+    const base = this.tableSize;
+    const mask = base - 1;
+    let p = this.home(queryId);
+    while (index[p] !== 0 && index[base + index[p]! - 1] !== queryId) p = (p + 1) & mask;
+    if (index[p] === 0) return;
+    index[p] = 0;
+    for (let j = (p + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
+      const k = this.home(index[base + index[j]! - 1]!);
+      // The entry at j may move to the hole at p unless its home lies cyclically in (p, j].
+      const stays = p <= j ? p < k && k <= j : p < k || k <= j;
+      if (stays) continue;
+      index[p] = index[j]!;
+      index[j] = 0;
+      p = j;
+    }
+  }
+}
+
+/** Query ids are uint32 on the wire (the codec checks); anything else is dropped. */
+function isUint32(x: number): boolean {
+  return x >>> 0 === x;
 }

@@ -82,9 +82,10 @@ export function runSimulation(opts: SimOptions): SimReport {
       const hist = (byHour[h] ??= new Float64Array(hard + 2));
       hist[Math.min(c.neighbours, hard + 1)]!++;
     });
-    world.forEachCache((id, used, limit) => {
+    world.forEachCache((id, used, limit, indexed) => {
       checks++;
       if (used > limit) world.violation(`t=${t}: cache of client ${id} holds ${used} bytes over its limit ${limit}`);
+      if (!indexed) world.violation(`t=${t}: client ${id}'s index of complete files disagrees with its cache`);
     });
     online.push({ hour: round(t / HOUR), value: n });
   };

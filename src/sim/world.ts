@@ -30,6 +30,7 @@ import { randomInt, seededRng, type Rng } from '../core/clock.ts';
 import type { PeerAddress } from '../protocol/messages.ts';
 import { mix32, type Engine, type SimEvent } from './engine.ts';
 import { Network, pairRttMs, CONNECT_RTTS, type Flow } from './network.ts';
+import { FileSet } from './file-set.ts';
 import { Catalog, Population, WORKLOAD, activityAt, exponential, nextLogin, onlineShareAt, sessionLength } from './workload.ts';
 
 /** Chunk requests of the product are 32 × 16 kB; the simulator keeps the bytes per request. */
@@ -141,6 +142,12 @@ interface Client {
   cache: CachePolicy;
   /** Chunk bitmaps of files in the cache that are not complete. */
   partial: Map<number, Uint8Array>;
+  /**
+   * Files the cache holds complete (in `cache` and not in `partial`): an index of the two kept in
+   * step with them (warm-up, completion, eviction), read by every overlay query and upload; the
+   * invariant checks compare its size with theirs.
+   */
+  complete: FileSet;
   /** Which source brought each chunk of a file downloaded in this session (track-fetcher.sources), while a play or download needs it. */
   srcs: Map<number, Uint8Array>;
   neighbours: Neighbours;
@@ -199,6 +206,13 @@ export class World {
   /** Per client, the number of the latest flood whose query it has taken in (its dedup memory holds that query id). */
   private readonly floodSeen: Int32Array;
   private floodNumber = 0;
+  /**
+   * Per client, its overlay core and its index of complete files, as dense arrays: a flood visits
+   * thousands of clients, and reading these two straight from here rather than through each
+   * client's object saves memory accesses scattered over the heap on every visit.
+   */
+  private readonly searchOf: OverlaySearch[] = [];
+  private readonly completeOf: FileSet[] = [];
   private nextReq = 1;
   readonly stats: WorldStats = {
     played: { server: 0, peer: 0, cache: 0 },
@@ -273,6 +287,7 @@ export class World {
         const bytes = this.catalog.bytesOf(file);
         if (c.cache.used + bytes > c.cache.limit) break;
         c.cache.add(id, bytes, -1 - i);
+        c.complete.add(file);
         // The tracker remembers who played what lately (announces happen on plays).
         this.tracker.announce(id, c.id);
       }
@@ -303,6 +318,7 @@ export class World {
       listenUntil: 0,
       cache: new CachePolicy(this.pop.cacheBytes[u]!),
       partial: new Map(),
+      complete: new FileSet(this.pop.librarySize(u)),
       srcs: new Map(),
       neighbours: new Neighbours(config),
       search: new OverlaySearch({ config, rng: this.rngSearch }),
@@ -317,6 +333,8 @@ export class World {
       activityEvent: null,
     };
     this.clients[u] = c;
+    this.searchOf[u] = c.search;
+    this.completeOf[u] = c.complete;
     return c;
   }
 
@@ -419,7 +437,7 @@ export class World {
   }
 
   private isComplete(c: Client, file: number): boolean {
-    return c.cache.has(this.fileId(file)) && !c.partial.has(file);
+    return c.complete.has(file);
   }
 
   private startPlay(c: Client, entry: QEntry, access: 'random' | 'sequential'): void {
@@ -677,7 +695,9 @@ export class World {
 
   private evict(c: Client, id: string): void {
     c.cache.remove(id);
-    c.partial.delete(this.fileOfId(id));
+    const file = this.fileOfId(id);
+    c.partial.delete(file);
+    c.complete.delete(file);
   }
 
   private pump(d: Download): void {
@@ -905,6 +925,7 @@ export class World {
     if (complete) for (let i = 0; i < d.held.length; i++) if (!d.held[i]) { complete = false; break; }
     if (complete) {
       c.partial.delete(d.file);
+      c.complete.add(d.file);
       this.finishDownload(d);
       // peer-services.announce: a client that downloaded a file it plays reports it.
       this.tracker.announce(this.fileId(d.file), c.id);
@@ -1126,7 +1147,8 @@ export class World {
     // Tracker: one round trip to the AP.
     this.engine.after(this.pop.apRttMs[c.u]!, () => {
       if (!d.active) return branchDone();
-      this.stats.trackerQueries++;
+      // Without the tracker (overlay only) nothing is asked: no query is counted.
+      if (this.opts.tracker) this.stats.trackerQueries++;
       const peers = this.opts.tracker ? this.tracker.query(fileId, (id) => this.clients[Number(id)]?.online === true, this.rngTracker, c.id) : [];
       if (peers.length > 0) this.stats.trackerFound++;
       tryPeers(
@@ -1178,29 +1200,32 @@ export class World {
     const flood = ++this.floodNumber;
     seen[c.u] = flood; // the searcher remembers its own id (OverlaySearch.start)
     // Messages arriving after the deadline are never processed (the loop below stops there): not queued.
-    const push = (from: Client, list: readonly SearchSend[], t: number) => {
+    const push = (from: number, list: readonly SearchSend[], t: number) => {
       for (let k = 0; k < list.length; k++) {
         const s = list[k]!;
         const to = Number(s.to);
         if (s.msg.type === 'peer-search' && seen[to] === flood) continue;
-        const at = t + this.rtt(from.u, to) / 2;
-        if (at <= deadline) q.push(at, from.u, to, s.msg);
+        const at = t + this.rtt(from, to) / 2;
+        if (at <= deadline) q.push(at, from, to, s.msg);
       }
     };
-    push(c, sends, now);
+    push(c.u, sends, now);
     const peers: number[] = [];
     const file = this.fileOfId(fileId);
     // One context for every query of this flood; its neighbour list is built only when read (a
     // query with hops left that is not a duplicate), as the real node would only then list them.
-    let ctxTo: Client = c;
+    const clients = this.clients;
+    const completeOf = this.completeOf;
+    const searchOf = this.searchOf;
+    let ctxTo = c.u;
     let ctxFrom = '';
     const ctx: QueryContext = {
       get neighbours() {
-        return ctxTo.neighbours.searchTargets(ctxFrom);
+        return clients[ctxTo]!.neighbours.searchTargets(ctxFrom);
       },
-      have: () => this.isComplete(ctxTo, file),
+      have: () => completeOf[ctxTo]!.has(file),
       get self() {
-        return ctxTo.self;
+        return clients[ctxTo]!.self;
       },
     };
     // Links do not change during the flood (one instant), and they are symmetric: every message
@@ -1208,22 +1233,22 @@ export class World {
     while (q.pop()) {
       const t = q.at;
       const msg = q.msg!;
-      const to = this.clients[q.toNode]!;
-      const from = this.clients[q.fromNode]!.id;
+      const toU = q.toNode;
+      const from = clients[q.fromNode]!.id;
       if (msg.type === 'peer-search') {
-        if (seen[q.toNode] === flood) continue;
-        seen[q.toNode] = flood;
-        ctxTo = to;
+        if (seen[toU] === flood) continue;
+        seen[toU] = flood;
+        ctxTo = toU;
         ctxFrom = from;
-        const out = to.search.onQuery(from, msg, ctx, t);
-        push(to, out, t);
+        const out = searchOf[toU]!.onQuery(from, msg, ctx, t);
+        if (out.length > 0) push(toU, out, t);
       } else {
-        const out = to.search.onFound(from, msg, t);
+        const out = searchOf[toU]!.onFound(from, msg, t);
         if ('result' in out) {
-          to.neighbours.recordPeersFound(from, 1, now);
+          clients[toU]!.neighbours.recordPeersFound(from, 1, now);
           peers.push(Number(out.result.holder.peerId));
         } else {
-          push(to, out, t);
+          push(toU, out, t);
         }
       }
     }
@@ -1242,8 +1267,8 @@ export class World {
   }
 
   /** Every client's cache, online or not (they keep it). */
-  forEachCache(fn: (id: string, used: number, limit: number) => void): void {
-    for (const c of this.clients) if (c) fn(c.id, c.cache.used, c.cache.limit);
+  forEachCache(fn: (id: string, used: number, limit: number, indexed: boolean) => void): void {
+    for (const c of this.clients) if (c) fn(c.id, c.cache.used, c.cache.limit, c.complete.size === c.cache.count - c.partial.size);
   }
 
   searchStats(): { searches: number; foundAt1: number; foundAt2: number; notFound: number } {

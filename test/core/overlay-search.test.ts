@@ -264,3 +264,29 @@ test('a wider radius from config is honoured', () => {
   assert.deepEqual(sends.map((m) => (m.msg.type === 'peer-found' ? m.msg.distance : m.msg.hops)), [1, 2]);
   assert.throws(() => new OverlaySearch({ config: makeConfig({ searchDedupIds: 0 }), rng: seededRng(1) }), RangeError);
 });
+
+test('the dedup memory holds exactly the last searchDedupIds query ids under churn (typed-array index)', () => {
+  for (const capacity of [1, 3, 50]) {
+    const s = new OverlaySearch({ config: makeConfig({ searchDedupIds: capacity }), rng: seededRng(7) });
+    const rng = seededRng(capacity);
+    const ctx: QueryContext = { neighbours: [], have: () => true, self: address('me') };
+    const memory: number[] = []; // reference: ids in arrival order, the last `capacity` kept
+    for (let k = 0; k < 5000; k++) {
+      // A small id space (many repeats and table collisions), plus some large uint32 ids.
+      const queryId = rng.next() < 0.9 ? Math.floor(rng.next() * 4 * capacity + 1) : Math.floor(rng.next() * 2 ** 32);
+      const out = s.onQuery('n', { type: 'peer-search', queryId, fileId: 'f', hops: 1 }, ctx, k);
+      const duplicate = memory.includes(queryId);
+      assert.equal(out.length, duplicate ? 0 : 1, `id ${queryId} at step ${k} (capacity ${capacity})`);
+      if (!duplicate) {
+        memory.push(queryId);
+        if (memory.length > capacity) memory.shift();
+      }
+    }
+  }
+});
+
+test('ids that are not uint32 are dropped, as the codec would', () => {
+  const s = new OverlaySearch({ config: defaultConfig, rng: seededRng(1) });
+  const ctx: QueryContext = { neighbours: [], have: () => true, self: address('me') };
+  for (const queryId of [-1, 1.5, 2 ** 32, Number.NaN]) assert.equal(s.onQuery('n', { type: 'peer-search', queryId, fileId: 'f', hops: 1 }, ctx, 0).length, 0);
+});

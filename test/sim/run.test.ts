@@ -51,6 +51,18 @@ test('scenarios: no tracker and no overlay means no peer bytes', () => {
   const r = runSimulation(opts({ tracker: false, overlay: false }));
   assert.equal(r.sources.peer, 0);
   assert.equal(r.search.searches, 0);
+  assert.equal(r.tracker.queries, 0, 'no tracker: nothing asked, nothing counted');
+  assert.deepEqual(r.invariants.violations, []);
+});
+
+test('scenarios: overlay only asks no tracker and, with nobody to learn neighbours from, finds no peers', () => {
+  const r = runSimulation(opts({ tracker: false }));
+  assert.equal(r.tracker.queries, 0);
+  assert.equal(r.tracker.foundShare, 0);
+  // Neighbours come only from tracker answers (DESIGN §3): searches go to nobody and close unanswered.
+  assert.equal(r.sources.peer, 0);
+  assert.ok(r.neighboursByHoursSinceLogin.every((h) => h.mean === 0));
+  assert.ok(base.tracker.queries > 0);
   assert.deepEqual(r.invariants.violations, []);
 });
 
