@@ -17,6 +17,7 @@ import path from 'node:path';
 import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { loadOrCreateIdentity } from '../../src/net/identity.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { play, stats, until } from '../helpers/daemon-http.ts';
 import { apLogin, ticketFromAp } from '../helpers/peer-ticket.ts';
 import { admittedPeer, floodSearches, garbage, oversizedFrameHeader, peerHello, readSlowly, tcpConnection, tlsConnection, type HostileConnection } from '../helpers/hostile-peer.ts';
 
@@ -36,25 +37,10 @@ const tracks: { id: string; fileId: string; src: Buffer }[] = [];
 const running: Running[] = [];
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const stats = async (url: string): Promise<any> => (await fetch(`${url}/api/stats`)).json();
 async function startClient(name: string, extra: string[] = []): Promise<{ url: string; proc: Running }> {
   const proc = await startCli(['client', '--server', address, '--cache', path.join(dir, name), '--http-port', '0', '--peer-port', '0', '--user', 'erin', '--password', 'pw', '--json', ...SETS, ...extra]);
   running.push(proc);
   return { url: JSON.parse(proc.firstLine).url, proc };
-}
-async function play(url: string, id: string): Promise<{ body: Buffer; record: any }> {
-  const res = await fetch(`${url}/audio/${id}`);
-  assert.equal(res.status, 200);
-  const playId = res.headers.get('x-tunemesh-play');
-  const body = Buffer.from(await res.arrayBuffer());
-  return { body, record: await (await fetch(`${url}/api/plays/${playId}`)).json() };
-}
-async function until(what: string, cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting until ${what}`);
 }
 const newPeerId = () => randomBytes(8).toString('hex');
 

@@ -16,6 +16,7 @@ import { loadOrCreateIdentity, type TlsIdentity } from '../../src/net/identity.t
 import { makeConfig } from '../../src/core/config.ts';
 import { PROTOCOL_VERSION, type Message, type PeerTicket } from '../../src/protocol/messages.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { play, stats, until } from '../helpers/daemon-http.ts';
 import { apLogin, ticketFromAp } from '../helpers/peer-ticket.ts';
 import { openDataDir } from '../../src/server/data-dir.ts';
 
@@ -32,20 +33,6 @@ async function startClient(name: string, extra: string[] = []): Promise<{ url: s
   const proc = await startCli(['client', '--server', address, '--cache', path.join(dir, name), '--http-port', '0', '--peer-port', '0', '--user', 'erin', '--password', 'pw', '--json', ...extra]);
   running.push(proc);
   return { url: JSON.parse(proc.firstLine).url, proc };
-}
-const stats = async (url: string): Promise<any> => (await fetch(`${url}/api/stats`)).json();
-async function play(url: string, id: string): Promise<{ body: Buffer; record: any }> {
-  const res = await fetch(`${url}/audio/${id}`);
-  const playId = res.headers.get('x-tunemesh-play');
-  const body = Buffer.from(await res.arrayBuffer());
-  return { body, record: await (await fetch(`${url}/api/plays/${playId}`)).json() };
-}
-async function until(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting until ${what}`);
 }
 const newPeerId = () => randomBytes(8).toString('hex');
 const identity = (name: string) => loadOrCreateIdentity(path.join(dir, 'ids', name));

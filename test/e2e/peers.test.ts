@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { play } from '../helpers/daemon-http.ts';
 
 let dir: string;
 let data: string;
@@ -28,13 +29,6 @@ async function stats(url: string): Promise<any> {
   return (await fetch(`${url}/api/stats`)).json();
 }
 
-async function play(url: string, id: string): Promise<{ body: Buffer; record: any }> {
-  const res = await fetch(`${url}/audio/${id}`);
-  const playId = res.headers.get('x-tunemesh-play');
-  const body = Buffer.from(await res.arrayBuffer());
-  const record = await (await fetch(`${url}/api/plays/${playId}`)).json();
-  return { body, record };
-}
 
 /** Waits until a client has announced `n` files to the tracker. */
 async function announced(url: string, n: number): Promise<void> {
