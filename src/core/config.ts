@@ -143,6 +143,13 @@ export interface TunemeshConfig {
    * rotated-out AP key stays valid for this long. @default 3600000 (ours: 1 h)
    */
   peerTicketTtlMs: number;
+  /**
+   * Time between announcing a rotated ticket key (every logged-in client gets it in its key set)
+   * and signing with it, ms. Without it a client holding a ticket of the new key could meet a peer
+   * whose key set the push had not reached yet and be refused `unknown-key`; a few seconds cover
+   * the push to every client (one frame each, sent in one go). @default 5000 (ours)
+   */
+  ticketKeyAnnounceMs: number;
   /** Peers a download connects to at most from one lookup (tracker and overlay answers). @default 3 (ours) */
   lookupPeers: number;
   /** How long an overlay search collects answers, ms: two hops on the Internet, a few round trips. @default 400 (ours) */
@@ -296,6 +303,7 @@ export const defaultConfig: Readonly<TunemeshConfig> = Object.freeze({
   startRateMargin: 1.2,
   cacheMarkFlushMs: 100,
   peerTicketTtlMs: 3_600_000,
+  ticketKeyAnnounceMs: 5_000,
   lookupPeers: 3,
   searchWaitMs: 400,
   connectBackWaitMs: 2_000,

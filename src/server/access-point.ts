@@ -105,6 +105,8 @@ export class AccessPoint extends EventEmitter {
   readonly peers: PeerServices;
   private keyring!: TicketKeyring;
   private pruneKeysTimer?: NodeJS.Timeout;
+  /** Pending switch to a rotated key: fresh tickets for everyone once it signs. */
+  private keySwitchTimer?: NodeJS.Timeout;
 
   private constructor(private readonly opts: AccessPointOptions) {
     super();
@@ -148,25 +150,39 @@ export class AccessPoint extends EventEmitter {
 
   /** The id of the key that signs new peer tickets. */
   get ticketKeyId(): string {
-    return this.keyring.currentKeyId;
+    return this.keyring.currentKeyId(Date.now());
   }
 
   /**
-   * Rotates the peer-ticket signing key without dropping anyone: a new key becomes current, the
-   * old one stays valid until every ticket it signed has expired, and every logged-in client
-   * gets the new key set (all of them first) and then a fresh ticket signed with the new key.
+   * Rotates the peer-ticket signing key without dropping anyone and without a moment in which a
+   * peer refuses a ticket for its key: the new key is announced to every logged-in client at once
+   * (a `peer-ticket` still signed with the old key, listing the new key) and starts signing
+   * `ticketKeyAnnounceMs` later, when every client gets a fresh ticket of it. The old key stays
+   * valid until every ticket it signed has expired. Returns the new key id.
    */
   async rotateTicketKey(): Promise<string> {
-    const keyId = await this.keyring.rotate(Date.now(), this.opts.config.peerTicketTtlMs);
+    const announceMs = this.opts.config.ticketKeyAnnounceMs;
+    const keyId = await this.keyring.rotate(Date.now(), this.opts.config.peerTicketTtlMs, announceMs);
     this.stats.keyRotations++;
-    this.log(`ap: peer ticket key rotated; now signing with ${keyId}`);
+    this.log(`ap: peer ticket key ${keyId} announced; it signs from ${announceMs} ms on`);
+    this.pushTickets();
+    clearTimeout(this.keySwitchTimer);
+    this.keySwitchTimer = setTimeout(() => {
+      this.log(`ap: peer tickets now signed with ${this.keyring.currentKeyId(Date.now())}`);
+      this.pushTickets();
+    }, announceMs + 1);
+    this.keySwitchTimer.unref();
+    return keyId;
+  }
+
+  /** Sends every logged-in client a fresh ticket and the current key set. */
+  private pushTickets(): void {
     const issued: [Session, Message][] = [];
     for (const s of this.sessions) {
       const msg = this.ticketFor(s);
       if (msg) issued.push([s, msg]);
     }
     for (const [s, msg] of issued) s.link.send(msg);
-    return keyId;
   }
 
   /** A `peer-ticket` for a logged-in session with a peer id and a client certificate. */
@@ -404,6 +420,7 @@ export class AccessPoint extends EventEmitter {
   /** Closes every link and the listener. */
   async stop(): Promise<void> {
     clearInterval(this.pruneKeysTimer);
+    clearTimeout(this.keySwitchTimer);
     for (const s of this.sessions) s.link.close('server shutting down');
     await this.closeServer?.();
   }

@@ -2,7 +2,9 @@
  * The AP's peer-ticket signing keys (DESIGN §5): Ed25519 keys kept in
  * `<data>/tls/ticket-keys.json` next to the AP's TLS identity (mode 0600, written atomically).
  * One key is current and signs new tickets; after a rotation the previous ones stay valid for
- * verification until every ticket they signed has expired, then they are dropped.
+ * verification until every ticket they signed has expired, then they are dropped. A new key is
+ * announced (listed in the public keys) before it signs anything, so every client already accepts
+ * its tickets when the first one is shown on a peer link.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -16,6 +18,11 @@ interface StoredKey {
   /** PKCS#8 PEM. */
   privateKey: string;
   createdAt: number;
+  /**
+   * When the key starts signing (absent: since it was made). Until then it is only announced: its
+   * public key is handed out so that peers accept its tickets by the time they appear.
+   */
+  signFrom?: number;
   /** Set when a newer key replaced it: tickets it signed are valid until then, so it is kept until this. */
   verifyUntil?: number;
 }
@@ -65,41 +72,55 @@ export class TicketKeyring {
     return ring;
   }
 
-  /** The key that signs new tickets. */
-  get currentKeyId(): string {
-    return this.current().keyId;
+  /** The key that signs new tickets at `now`. */
+  currentKeyId(now: number): string {
+    return this.current(now).keyId;
   }
 
-  private current(): KeyEntry {
-    return this.keys.find((k) => k.verifyUntil === undefined)!;
+  /** The newest key already signing at `now`: an announced key takes over at its `signFrom`. */
+  private current(now: number): KeyEntry {
+    let best: KeyEntry | undefined;
+    for (const k of this.keys) {
+      if ((k.signFrom ?? k.createdAt) <= now && (best === undefined || k.createdAt >= best.createdAt)) best = k;
+    }
+    // Clock stepped back behind every key's start: the newest key still signs.
+    return best ?? this.keys[this.keys.length - 1]!;
   }
 
-  /** The public keys valid now: the current one first, then retired ones still needed. */
+  /** The public keys valid now, newest first: an announced key, the current one, retired ones still needed. */
   publicKeys(now: number): TicketKey[] {
     return this.keys
       .filter((k) => k.verifyUntil === undefined || k.verifyUntil > now)
-      .sort((a, b) => (a.verifyUntil === undefined ? -1 : b.verifyUntil === undefined ? 1 : b.createdAt - a.createdAt))
+      .sort((a, b) => b.createdAt - a.createdAt)
       .slice(0, LIMITS.ticketKeys)
       .map((k) => ({ keyId: k.keyId, publicKey: k.publicRaw }));
   }
 
   /** Signs a ticket with the current key. */
   issue(fields: { peerId: string; user: string; certFingerprint: string }, now: number, ttlMs: number): PeerTicket {
-    const key = this.current();
+    const key = this.current(now);
     const unsigned = { keyId: key.keyId, ...fields, issuedAt: now, expiresAt: now + ttlMs };
     const signature = new Uint8Array(sign(null, ticketSigningBytes(unsigned), key.private));
     return { ...unsigned, signature };
   }
 
   /**
-   * Makes a new key current. The old one keeps verifying until `now + ttlMs` (every ticket it
-   * signed expires by then) and is dropped afterwards. Returns the new key id.
+   * Makes a new key, announced at once and signing from `now + announceMs`. The keys that sign
+   * until then keep verifying until `now + announceMs + ttlMs` (every ticket they sign expires by
+   * then) and are dropped afterwards. Returns the new key id.
    */
-  async rotate(now: number, ttlMs: number): Promise<string> {
+  async rotate(now: number, ttlMs: number, announceMs = 0): Promise<string> {
     this.prune(now);
-    const old = this.current();
-    old.verifyUntil = now + ttlMs;
+    const signing = this.current(now);
+    // A key still waiting to sign (a rotation within the last one's announce time) never will: it
+    // signed nothing, so it is dropped; the current signer goes on until the new key takes over.
+    this.keys = this.keys.filter((k) => k === signing || (k.signFrom ?? k.createdAt) <= now);
+    const until = now + announceMs + ttlMs;
+    // The current signer verifies until its last ticket expires; keys retired earlier keep their end.
+    signing.verifyUntil = Math.max(signing.verifyUntil ?? 0, until);
+    for (const k of this.keys) k.verifyUntil ??= until;
     const fresh = newKey(now);
+    if (announceMs > 0) fresh.signFrom = now + announceMs;
     this.keys.push(fresh);
     await this.save();
     return fresh.keyId;
@@ -111,7 +132,7 @@ export class TicketKeyring {
   }
 
   private async save(): Promise<void> {
-    const data = JSON.stringify({ keys: this.keys.map(({ keyId, privateKey, createdAt, verifyUntil }) => ({ keyId, privateKey, createdAt, verifyUntil })) }, null, 2);
+    const data = JSON.stringify({ keys: this.keys.map(({ keyId, privateKey, createdAt, signFrom, verifyUntil }) => ({ keyId, privateKey, createdAt, signFrom, verifyUntil })) }, null, 2);
     await writeAtomic(this.file, data, 0o600);
   }
 }

@@ -85,7 +85,7 @@ before(async () => {
   for (const t of tracks) t.fileId = (await d.catalog.getTrack(t.id))!.fileId;
   await d.close();
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
-  ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--set', `peerTicketTtlMs=${TTL_MS}`]);
+  ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--set', `peerTicketTtlMs=${TTL_MS}`, '--set', 'ticketKeyAnnounceMs=1500']);
   address = JSON.parse(ap.firstLine).address;
 });
 
@@ -194,6 +194,8 @@ test('(c) after a key rotation peer links keep working, new tickets are accepted
   assert.ok(linked >= 1, 'A is linked to B');
 
   ap.proc.kill('SIGHUP');
+  // The new key is announced before it signs: A accepts it while its own ticket is still of the old key.
+  await until('A knows the new key', async () => (await stats(a.url)).peers.admission.keys.length === 2);
   await until('A got a ticket of the new key', async () => (await stats(a.url)).peers.admission.ticketKeyId !== oldKey);
   const after = await stats(a.url);
   const newKey = after.peers.admission.ticketKeyId;

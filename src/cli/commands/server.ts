@@ -21,8 +21,9 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       '\nPrints the address clients connect to, host:port#<sha256 fingerprint>, and writes it to <data>/address.' +
-        '\nSIGHUP rotates the peer-ticket signing key (kept in <data>/tls/ticket-keys.json): clients stay connected and get' +
-        '\nnew tickets; tickets signed with the old key stay valid until they expire (--set peerTicketTtlMs=..., default 1 h).',
+        '\nSIGHUP rotates the peer-ticket signing key (kept in <data>/tls/ticket-keys.json): clients stay connected, learn the' +
+        '\nnew key at once and get tickets of it 5 s later (--set ticketKeyAnnounceMs=...); tickets signed with the old key' +
+        '\nstay valid until they expire (--set peerTicketTtlMs=..., default 1 h).',
     )
     .action(async (o: { data: string; host: string; port: number; maxRate: number; tracker: boolean; json?: boolean; set?: Partial<TunemeshConfig> }) => {
       const data = openDataDir(o.data);
