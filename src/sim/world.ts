@@ -20,7 +20,7 @@
 import type { TunemeshConfig } from '../core/config.ts';
 import { CachePolicy } from '../core/cache-policy.ts';
 import { Neighbours } from '../core/neighbours.ts';
-import { OverlaySearch, type QueryContext, type SearchSend } from '../core/overlay-search.ts';
+import { OverlaySearch, type PeerFoundMessage } from '../core/overlay-search.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
 import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
 import { PlaybackClock, startByteFor, type PlaybackTrack } from '../core/playback-clock.ts';
@@ -40,6 +40,11 @@ const SRC_SERVER = 1;
 /** Listener marks (prefetch, 30 s / 10 s, leaving) are this close at worst, ms. */
 const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
+/** Fields of a client's flood state (World.floodState). */
+const F_SEEN = 0;
+const F_MARK = 1;
+const F_AT = 2;
+const F_FROM = 3;
 
 export interface WorldOptions {
   peers: number;
@@ -151,6 +156,11 @@ interface Client {
   /** Which source brought each chunk of a file downloaded in this session (track-fetcher.sources), while a play or download needs it. */
   srcs: Map<number, Uint8Array>;
   neighbours: Neighbours;
+  /**
+   * `neighbours.searchTargets()` as node numbers, in the same order; null when the neighbour set
+   * changed since it was made (link, closeLink). A flood reads it at every client it visits.
+   */
+  targets: Int32Array | null;
   search: OverlaySearch;
   uploads: UploadSlots;
   serving: Map<number, Pair>;
@@ -203,8 +213,21 @@ export class World {
   private flushing = false;
   /** The message queue of one overlay search, reused. */
   private readonly floodQueue = new LocalQueue();
-  /** Per client, the number of the latest flood whose query it has taken in (its dedup memory holds that query id). */
-  private readonly floodSeen: Int32Array;
+  /** The answers of one overlay search, reused. */
+  private readonly foundQueue = new LocalQueue();
+  /** The clients only last-hop copies reached in the current flood, in order of first reach. */
+  private floodLate = new Int32Array(1024);
+  /**
+   * Per client, its state in the latest floods, in one array so that a visit touches one cache
+   * line (a flood looks at D² ≈ 1 000–2 500 clients scattered over memory), at `4 * client` +:
+   * - {@link F_SEEN}: the number of the latest flood whose query it took in (its dedup memory
+   *   holds that query id);
+   * - {@link F_MARK}: `2 * flood + 1` if it is a neighbour of that flood's searcher, `2 * flood` if
+   *   a last-hop copy reached it (see searchFlood);
+   * - {@link F_AT}, {@link F_FROM}: when the searcher's own copy reaches it (Infinity: after the
+   *   wait), or when the first last-hop copy did and from whom.
+   */
+  private readonly floodState: Float64Array;
   private floodNumber = 0;
   /**
    * Per client, its overlay core and its index of complete files, as dense arrays: a flood visits
@@ -259,7 +282,7 @@ export class World {
     this.rttSeed = engine.rng('rtt').next() * 4294967296;
     this.batchChunks = Math.max(1, Math.round(PRODUCT_REQUEST_BYTES / opts.config.chunkSize));
     this.lazy = opts.deliveryStep > 1;
-    this.floodSeen = new Int32Array(n);
+    this.floodState = new Float64Array(4 * n);
   }
 
   // ---------------------------------------------------------------- set-up
@@ -321,6 +344,7 @@ export class World {
       complete: new FileSet(this.pop.librarySize(u)),
       srcs: new Map(),
       neighbours: new Neighbours(config),
+      targets: null,
       search: new OverlaySearch({ config, rng: this.rngSearch }),
       uploads: new UploadSlots(config),
       serving: new Map(),
@@ -872,7 +896,7 @@ export class World {
     }
     const up = this.clients[from]!;
     up.serving.delete(to);
-    const id = String(to);
+    const id = this.clients[to]!.id;
     let next = up.uploads.holds(id) ? up.uploads.release(id) : (up.uploads.cancel(id), undefined);
     while (next !== undefined) {
       const pair = up.serving.get(Number(next));
@@ -901,7 +925,7 @@ export class World {
       }
       if (fromAp) this.stats.apBytes += bytes;
       else {
-        c.neighbours.recordReceived(String(from), bytes, t);
+        c.neighbours.recordReceived(this.clients[from]!.id, bytes, t);
         this.clients[from]!.neighbours.recordSent(c.id, bytes, t);
       }
     }
@@ -1008,6 +1032,8 @@ export class World {
     const now = this.engine.now();
     if (dialer.neighbours.has(other.id)) return true;
     if (!other.neighbours.canAccept()) return false;
+    dialer.targets = null;
+    other.targets = null;
     if (dialer.neighbours.add(other.id, { direction: 'out', role: 'peer', now }) !== 'added') return false;
     if (other.neighbours.add(dialer.id, { direction: 'in', role: 'peer', now }) !== 'added') {
       dialer.neighbours.remove(other.id);
@@ -1022,6 +1048,8 @@ export class World {
   private closeLink(a: Client, b: Client): void {
     a.neighbours.remove(b.id);
     b.neighbours.remove(a.id);
+    a.targets = null;
+    b.targets = null;
     for (const [x, y] of [
       [a, b],
       [b, a],
@@ -1176,11 +1204,33 @@ export class World {
     });
   }
 
+  /** A client's search targets as node numbers (see {@link Client.targets}). */
+  private targetsOf(c: Client): Int32Array {
+    let t = c.targets;
+    if (t === null) {
+      const ids = c.neighbours.searchTargets();
+      t = new Int32Array(ids.length);
+      for (let k = 0; k < ids.length; k++) t[k] = Number(ids[k]);
+      c.targets = t;
+    }
+    return t;
+  }
+
   /**
-   * Runs one overlay search through the cores of every client it reaches, in time order (a local
-   * event queue), at the moment it starts; returns the holders whose answers reach the searcher
-   * within the wait, in order of arrival. Null when the searcher has no neighbours (the search
-   * closes at once, as peer-node.searchFile does).
+   * Runs one overlay search through the cores of every client it reaches, in time order, at the
+   * moment it starts; returns the holders whose answers reach the searcher within the wait, in
+   * order of arrival. Null when the searcher has no neighbours (the search closes at once, as
+   * peer-node.searchFile does).
+   *
+   * Each client does with a query what `OverlaySearch.onQuery` does, through its parts
+   * (`admitQuery`, then the answer and the forwards), with the messages kept in typed arrays: a
+   * flood reaches thousands of clients. A client takes in the first copy of the query to reach it
+   * (by time, then by order of sending) and drops later ones. Queries on their last hop are
+   * forwarded no further, so for a client that only such queries can reach (not a neighbour of
+   * the searcher, when `searchHops` ≤ 2) only the first copy matters: it is found by comparing
+   * arrival times as the copies are sent, and the client takes it in after the queue of the other
+   * queries is empty, instead of every copy going through the time-ordered queue. Answers do not
+   * change any client's dedup memory, so they are routed last, in their own time order.
    */
   private searchFlood(c: Client, fileId: string): { queryId: number; peers: number[] } | null {
     const now = this.engine.now();
@@ -1190,65 +1240,118 @@ export class World {
       c.search.finish(queryId, now);
       return null;
     }
+    const fileIdOfMsg = sends[0]!.msg.fileId;
     const deadline = now + this.opts.config.searchWaitMs;
     const q = this.floodQueue;
+    const fq = this.foundQueue;
     q.reset();
-    // A client that took the query in already drops it again as a duplicate (its dedup memory
-    // holds the id for the whole flood: nothing else happens meanwhile), with no state change:
-    // such queries are not queued, nor handed to its core.
-    const seen = this.floodSeen;
+    fq.reset();
+    const st = this.floodState;
     const flood = ++this.floodNumber;
-    seen[c.u] = flood; // the searcher remembers its own id (OverlaySearch.start)
-    // Messages arriving after the deadline are never processed (the loop below stops there): not queued.
-    const push = (from: number, list: readonly SearchSend[], t: number) => {
-      for (let k = 0; k < list.length; k++) {
-        const s = list[k]!;
-        const to = Number(s.to);
-        if (s.msg.type === 'peer-search' && seen[to] === flood) continue;
-        const at = t + this.rtt(from, to) / 2;
-        if (at <= deadline) q.push(at, from, to, s.msg);
-      }
-    };
-    push(c.u, sends, now);
+    const directMark = 2 * flood + 1;
+    const firstMark = 2 * flood;
+    st[4 * c.u + F_SEEN] = flood; // the searcher remembers its own id (OverlaySearch.start)
+    let late = this.floodLate;
+    let lateCount = 0;
+    const lastHopDeferred = this.opts.config.searchHops <= 2;
+    const own = this.targetsOf(c);
+    // The searcher's neighbours get its query first (the lowest sequence numbers): a later copy
+    // reaching one of them no earlier than that loses, and is not queued. Messages arriving after
+    // the deadline are never processed (the loops below stop there): not queued either.
+    for (let k = 0; k < own.length; k++) {
+      const to = own[k]!;
+      const at = now + this.rtt(c.u, to) / 2;
+      st[4 * to + F_MARK] = directMark;
+      st[4 * to + F_AT] = at <= deadline ? at : Infinity;
+      if (at <= deadline) q.push(at, c.u, to, sends[k]!.msg.hops, null);
+    }
     const peers: number[] = [];
     const file = this.fileOfId(fileId);
-    // One context for every query of this flood; its neighbour list is built only when read (a
-    // query with hops left that is not a duplicate), as the real node would only then list them.
     const clients = this.clients;
     const completeOf = this.completeOf;
     const searchOf = this.searchOf;
-    let ctxTo = c.u;
-    let ctxFrom = '';
-    const ctx: QueryContext = {
-      get neighbours() {
-        return clients[ctxTo]!.neighbours.searchTargets(ctxFrom);
-      },
-      have: () => completeOf[ctxTo]!.has(file),
-      get self() {
-        return clients[ctxTo]!.self;
-      },
-    };
     // Links do not change during the flood (one instant), and they are symmetric: every message
     // goes to an online neighbour of its sender, which has the sender as a neighbour.
     while (q.pop()) {
       const t = q.at;
-      const msg = q.msg!;
       const toU = q.toNode;
-      const from = clients[q.fromNode]!.id;
-      if (msg.type === 'peer-search') {
-        if (seen[toU] === flood) continue;
-        seen[toU] = flood;
-        ctxTo = toU;
-        ctxFrom = from;
-        const out = searchOf[toU]!.onQuery(from, msg, ctx, t);
-        if (out.length > 0) push(toU, out, t);
-      } else {
-        const out = searchOf[toU]!.onFound(from, msg, t);
-        if ('result' in out) {
-          clients[toU]!.neighbours.recordPeersFound(from, 1, now);
-          peers.push(Number(out.result.holder.peerId));
+      const fromU = q.fromNode;
+      const hops = q.aux;
+      // A client that took the query in already drops it again as a duplicate (its dedup memory
+      // holds the id for the whole flood: nothing else happens meanwhile), with no state change:
+      // such queries are not handed to its core.
+      if (st[4 * toU + F_SEEN] === flood) continue;
+      st[4 * toU + F_SEEN] = flood;
+      const search = searchOf[toU]!;
+      if (!search.admitQuery(clients[fromU]!.id, queryId, hops)) continue;
+      const to = clients[toU]!;
+      if (completeOf[toU]!.has(file)) {
+        const at = t + this.rtt(toU, fromU) / 2;
+        if (at <= deadline) fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, to.self));
+      }
+      if (hops <= 1) continue;
+      const next = hops - 1;
+      const list = this.targetsOf(to);
+      for (let k = 0; k < list.length; k++) {
+        const y = list[k]!;
+        const b = 4 * y;
+        if (y === fromU || st[b + F_SEEN] === flood) continue;
+        const at = t + this.rtt(toU, y) / 2;
+        if (at > deadline) continue;
+        const mark = st[b + F_MARK];
+        if (mark === directMark) {
+          if (at < st[b + F_AT]!) q.push(at, toU, y, next, null);
+        } else if (next === 1 && lastHopDeferred) {
+          // Only last-hop copies reach y: keep the first (ties go to the one sent first).
+          if (mark === firstMark) {
+            if (at < st[b + F_AT]!) {
+              st[b + F_AT] = at;
+              st[b + F_FROM] = toU;
+            }
+          } else {
+            st[b + F_MARK] = firstMark;
+            st[b + F_AT] = at;
+            st[b + F_FROM] = toU;
+            if (lateCount === late.length) {
+              const grown = new Int32Array(late.length * 2);
+              grown.set(late);
+              this.floodLate = late = grown;
+            }
+            late[lateCount++] = y;
+          }
         } else {
-          push(toU, out, t);
+          q.push(at, toU, y, next, null);
+        }
+      }
+    }
+    // The clients only last-hop copies reached take in the first one.
+    for (let k = 0; k < lateCount; k++) {
+      const y = late[k]!;
+      const b = 4 * y;
+      const fromU = st[b + F_FROM]!;
+      st[b + F_SEEN] = flood;
+      const search = searchOf[y]!;
+      if (!search.admitQuery(clients[fromU]!.id, queryId, 1)) continue;
+      if (!completeOf[y]!.has(file)) continue;
+      const at = st[b + F_AT]! + this.rtt(y, fromU) / 2;
+      if (at <= deadline) fq.push(at, y, fromU, 0, search.answerFor(queryId, fileIdOfMsg, 1, clients[y]!.self));
+    }
+    // Answers: routed back along the path; the searcher records them in order of arrival.
+    while (fq.pop()) {
+      const t = fq.at;
+      const msg = fq.msg!;
+      const toU = fq.toNode;
+      const fromU = fq.fromNode;
+      const out = searchOf[toU]!.onFound(clients[fromU]!.id, msg, t);
+      if ('result' in out) {
+        clients[toU]!.neighbours.recordPeersFound(clients[fromU]!.id, 1, now);
+        peers.push(Number(out.result.holder.peerId));
+      } else {
+        for (let k = 0; k < out.length; k++) {
+          const s = out[k]!;
+          const y = Number(s.to);
+          const at = t + this.rtt(toU, y) / 2;
+          if (at <= deadline) fq.push(at, toU, y, 0, s.msg as PeerFoundMessage);
         }
       }
     }
@@ -1307,12 +1410,14 @@ export class World {
 /**
  * A time-ordered queue for the messages of one search, reused: messages in parallel arrays, the
  * heap holds their indices, and a message's index is its sequence number (ties in push order).
+ * A query is its hops left (`aux`); an answer is its message object.
  */
 class LocalQueue {
   private t = new Float64Array(1024);
   private from = new Int32Array(1024);
   private to = new Int32Array(1024);
-  private msgs: SearchSend['msg'][] = [];
+  private auxs = new Int32Array(1024);
+  private msgs: (PeerFoundMessage | null)[] = [];
   private heap = new Int32Array(1024);
   private size = 0;
   private count = 0;
@@ -1320,7 +1425,8 @@ class LocalQueue {
   at = 0;
   fromNode = 0;
   toNode = 0;
-  msg: SearchSend['msg'] | null = null;
+  aux = 0;
+  msg: PeerFoundMessage | null = null;
 
   reset(): void {
     this.size = 0;
@@ -1329,12 +1435,13 @@ class LocalQueue {
     this.msg = null;
   }
 
-  push(t: number, from: number, to: number, msg: SearchSend['msg']): void {
+  push(t: number, from: number, to: number, aux: number, msg: PeerFoundMessage | null): void {
     const k = this.count++;
     if (k === this.t.length) this.grow();
     this.t[k] = t;
     this.from[k] = from;
     this.to[k] = to;
+    this.auxs[k] = aux;
     this.msgs[k] = msg;
     const h = this.heap;
     const ts = this.t;
@@ -1349,7 +1456,7 @@ class LocalQueue {
     h[i] = k;
   }
 
-  /** Pops the earliest message into `at`, `fromNode`, `toNode`, `msg`; false when empty. */
+  /** Pops the earliest message into `at`, `fromNode`, `toNode`, `aux`, `msg`; false when empty. */
   pop(): boolean {
     if (this.size === 0) return false;
     const h = this.heap;
@@ -1380,6 +1487,7 @@ class LocalQueue {
     this.at = ts[top]!;
     this.fromNode = this.from[top]!;
     this.toNode = this.to[top]!;
+    this.aux = this.auxs[top]!;
     this.msg = this.msgs[top]!;
     return true;
   }
@@ -1395,6 +1503,9 @@ class LocalQueue {
     const to = new Int32Array(n);
     to.set(this.to);
     this.to = to;
+    const auxs = new Int32Array(n);
+    auxs.set(this.auxs);
+    this.auxs = auxs;
     const heap = new Int32Array(n);
     heap.set(this.heap);
     this.heap = heap;

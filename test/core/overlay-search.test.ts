@@ -163,6 +163,19 @@ test('forwards to every neighbour but the sender with one hop less, and answers 
   assert.deepEqual(s.onQuery('x', query(11, 1), ctxOf(false, ['x', 'y']), 0), []);
 });
 
+test('admitQuery and answerFor are the steps of onQuery: the same dedup memory, the same answer, routed back the same way', () => {
+  const s = new OverlaySearch({ config: defaultConfig, rng: seededRng(1) });
+  assert.equal(s.admitQuery('x', 12, 2), true);
+  assert.deepEqual(s.onQuery('y', query(12, 1), ctxOf(true), 0), [], 'admitted once, a duplicate for onQuery');
+  assert.equal(s.admitQuery('y', 12, 1), false, 'and for admitQuery');
+  assert.equal(s.admitQuery('x', 13, 3), false, 'more hops than searchHops');
+  assert.equal(s.admitQuery('x', -1, 1), false, 'not a uint32');
+  assert.deepEqual(s.answerFor(12, 'f', 1, address('me')), { type: 'peer-found', queryId: 12, fileId: 'f', holder: address('me'), distance: 2 });
+  // An answer for the admitted query goes back to the neighbour it came from.
+  const routed = s.onFound('z', { type: 'peer-found', queryId: 12, fileId: 'f', holder: address('z'), distance: 2 }, 0);
+  assert.deepEqual(Array.isArray(routed) ? routed.map((m) => m.to) : routed, ['x']);
+});
+
 test('the 51st distinct id evicts the 1st from the dedup memory', () => {
   const s = new OverlaySearch({ config: defaultConfig, rng: seededRng(1) });
   for (let id = 1; id <= 51; id++) s.onQuery('x', query(id), ctxOf(false), 0);
