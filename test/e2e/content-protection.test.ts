@@ -13,19 +13,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { connectTls, listenTls, type TlsListener } from '../../src/net/tls.ts';
 import { loadOrCreateIdentity, parseServerAddress } from '../../src/net/identity.ts';
 import { makeConfig } from '../../src/core/config.ts';
 import { PROTOCOL_VERSION, type Message } from '../../src/protocol/messages.ts';
 import type { Link } from '../../src/net/link.ts';
 import { have, run, runCli, startCli, type Running } from '../helpers/processes.ts';
+import { ingestSynthTracks, type IngestedTrack } from '../helpers/tracks.ts';
 import { play, stats, until } from '../helpers/daemon-http.ts';
 import { apLogin } from '../helpers/peer-ticket.ts';
-import { openDataDir } from '../../src/server/data-dir.ts';
 
 const config = makeConfig();
 const CS = config.chunkSize;
@@ -33,7 +32,7 @@ let dir: string;
 let data: string;
 let ap: Running;
 let address: string;
-const tracks: { id: string; fileId: string; src: Buffer }[] = [];
+const tracks: IngestedTrack[] = [];
 const running: Running[] = [];
 
 async function startClient(name: string, extra: string[] = []): Promise<{ url: string; proc: Running }> {
@@ -122,18 +121,7 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-protect-'));
   data = path.join(dir, 'data');
   // Long enough that, after the first ~15 s from the AP, most chunks are asked of peers.
-  for (let i = 0; i < 2; i++) {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 60 + i, durationSec: i === 0 ? 120 : 40, tags: { title: `Guarded ${i}`, artist: 'The Keys', album: 'Cipher' } }));
-    const file = path.join(dir, `g${i}.ogg`);
-    await writeFile(file, src);
-    const ingest = await runCli(['ingest', file, '--data', data, '--json']);
-    assert.equal(ingest.code, 0, ingest.stderr);
-    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, fileId: '', src });
-  }
-  // The file ids (SHA-256 of the ciphertext), from the catalog.
-  const d = openDataDir(data);
-  for (const t of tracks) t.fileId = (await d.catalog.getTrack(t.id))!.fileId;
-  await d.close();
+  tracks.push(...(await ingestSynthTracks(dir, data, { seed: 60, durationsSec: [120, 40], title: 'Guarded', artist: 'The Keys', album: 'Cipher' })));
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
   await runCli(['user', 'add', 'mallory', '--password', 'pw2', '--data', data]);
   ap = await startCli(['server', '--data', data, '--port', '0', '--json']);
@@ -260,7 +248,7 @@ test('no plaintext audio in used cache directories or in the AP store; decoders 
   // The originals decode (the decoders work here), the cached files do not.
   assert.ok(await have('oggdec'), 'oggdec is installed');
   assert.ok(await have('ffmpeg'), 'ffmpeg is installed');
-  const original = path.join(dir, 'g1.ogg');
+  const original = tracks[1]!.file;
   assert.equal((await run('oggdec', ['-Q', '-o', '/dev/null', original])).code, 0);
   assert.equal((await run('ffmpeg', ['-v', 'error', '-i', original, '-f', 'null', '-'])).code, 0);
   for (const f of cachedAudio) {

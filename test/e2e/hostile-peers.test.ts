@@ -11,12 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { loadOrCreateIdentity } from '../../src/net/identity.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { ingestSynthTracks, type IngestedTrack } from '../helpers/tracks.ts';
 import { play, stats, until } from '../helpers/daemon-http.ts';
 import { apLogin, ticketFromAp } from '../helpers/peer-ticket.ts';
 import { admittedPeer, floodSearches, garbage, oversizedFrameHeader, peerHello, readSlowly, tcpConnection, tlsConnection, type HostileConnection } from '../helpers/hostile-peer.ts';
@@ -33,7 +33,7 @@ let dir: string;
 let ap: Running;
 let address: string;
 let apPort: number;
-const tracks: { id: string; fileId: string; src: Buffer }[] = [];
+const tracks: IngestedTrack[] = [];
 const running: Running[] = [];
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -53,15 +53,7 @@ async function assertClosed(c: HostileConnection, what: string, ms: number, bye?
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-hostile-'));
   const data = path.join(dir, 'data');
-  for (let i = 0; i < 3; i++) {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 300 + i, durationSec: i === 0 ? 60 : 30, tags: { title: `Hostile ${i}`, artist: 'Siege', album: 'Walls' } }));
-    const file = path.join(dir, `t${i}.ogg`);
-    await writeFile(file, src);
-    const ingest = await runCli(['ingest', file, '--data', data, '--json']);
-    assert.equal(ingest.code, 0, ingest.stderr);
-    // The file id (what peers ask for) comes from the AP's track info once a client runs.
-    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, fileId: '', src });
-  }
+  tracks.push(...(await ingestSynthTracks(dir, data, { seed: 300, durationsSec: [60, 30, 30], title: 'Hostile', artist: 'Siege', album: 'Walls' })));
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
   // The AP sends each client at most 200 kB/s, so a play takes seconds: attacks land mid-play.
   ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--max-rate', '200000', ...SETS]);

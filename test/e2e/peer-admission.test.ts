@@ -7,25 +7,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { connectTls, listenTls } from '../../src/net/tls.ts';
 import { loadOrCreateIdentity, type TlsIdentity } from '../../src/net/identity.ts';
 import { makeConfig } from '../../src/core/config.ts';
 import { PROTOCOL_VERSION, type Message, type PeerTicket } from '../../src/protocol/messages.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { ingestSynthTracks, type IngestedTrack } from '../helpers/tracks.ts';
 import { play, stats, until } from '../helpers/daemon-http.ts';
 import { apLogin, ticketFromAp } from '../helpers/peer-ticket.ts';
-import { openDataDir } from '../../src/server/data-dir.ts';
 
 /** Short-lived tickets, so that expiry is seen within the test. */
 const TTL_MS = 5_000;
 let dir: string;
 let ap: Running;
 let address: string;
-const tracks: { id: string; fileId: string; src: Buffer }[] = [];
+const tracks: IngestedTrack[] = [];
 const running: Running[] = [];
 const config = makeConfig();
 
@@ -72,18 +71,7 @@ function refusedWith(r: Awaited<ReturnType<typeof dial>>, reason: string): void 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-admission-'));
   const data = path.join(dir, 'data');
-  for (let i = 0; i < 3; i++) {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 70 + i, durationSec: i === 0 ? 60 : 30, tags: { title: `Guarded ${i}`, artist: 'Gate', album: 'Tickets' } }));
-    const file = path.join(dir, `t${i}.ogg`);
-    await writeFile(file, src);
-    const ingest = await runCli(['ingest', file, '--data', data, '--json']);
-    assert.equal(ingest.code, 0, ingest.stderr);
-    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, fileId: '', src });
-  }
-  // The file ids: the SHA-256 of the stored ciphertext (issue 6), from the catalog.
-  const d = openDataDir(data);
-  for (const t of tracks) t.fileId = (await d.catalog.getTrack(t.id))!.fileId;
-  await d.close();
+  tracks.push(...(await ingestSynthTracks(dir, data, { seed: 70, durationsSec: [60, 30, 30], title: 'Guarded', artist: 'Gate', album: 'Tickets' })));
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
   ap = await startCli(['server', '--data', data, '--port', '0', '--json', '--set', `peerTicketTtlMs=${TTL_MS}`, '--set', 'ticketKeyAnnounceMs=1500']);
   address = JSON.parse(ap.firstLine).address;

@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { synthesizeVorbis } from '../../src/audio/synth.ts';
 import { runCli, startCli, type Running } from '../helpers/processes.ts';
+import { ingestSynthTracks, type IngestedTrack } from '../helpers/tracks.ts';
 import { play } from '../helpers/daemon-http.ts';
 
 let dir: string;
 let data: string;
 let ap: Running;
 let address: string;
-const tracks: { id: string; src: Buffer }[] = [];
+const tracks: IngestedTrack[] = [];
 const running: Running[] = [];
 
 async function startClient(name: string, extra: string[] = [], server = address): Promise<{ url: string; proc: Running }> {
@@ -44,14 +45,7 @@ before(async () => {
   data = path.join(dir, 'data');
   // The first track is long: a random access takes its first ~15 s from the AP at once (P2P'10),
   // so "at least 90 % from the peer" needs more than 150 s of audio.
-  for (let i = 0; i < 2; i++) {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 20 + i, durationSec: i === 0 ? 200 : 40, tags: { title: `Shared ${i}`, artist: 'The Peers', album: 'Overlay' } }));
-    const file = path.join(dir, `t${i}.ogg`);
-    await writeFile(file, src);
-    const ingest = await runCli(['ingest', file, '--data', data, '--json']);
-    assert.equal(ingest.code, 0, ingest.stderr);
-    tracks.push({ id: JSON.parse(ingest.stdout).added[0].id, src });
-  }
+  tracks.push(...(await ingestSynthTracks(dir, data, { seed: 20, durationsSec: [200, 40], title: 'Shared', artist: 'The Peers', album: 'Overlay' })));
   await runCli(['user', 'add', 'erin', '--password', 'pw', '--data', data]);
   ap = await startCli(['server', '--data', data, '--port', '0', '--json']);
   address = JSON.parse(ap.firstLine).address;
@@ -122,7 +116,7 @@ test('(b) with the tracker off, the overlay search finds the track at distance 2
   // Its own AP: first with the tracker on, so that plays build the overlay C - B - A ...
   const data2 = path.join(dir, 'data-b');
   // Each data directory encrypts with its own keys (issue 6), so the tracks have ids of their own here.
-  const both = await runCli(['ingest', path.join(dir, 't0.ogg'), path.join(dir, 't1.ogg'), '--data', data2, '--json']);
+  const both = await runCli(['ingest', tracks[0]!.file, tracks[1]!.file, '--data', data2, '--json']);
   const [t0Id, t1Id] = (JSON.parse(both.stdout).added as { id: string }[]).map((t) => t.id);
   const x = Buffer.from(await synthesizeVorbis({ seed: 33, durationSec: 30, tags: { title: 'Far Away', artist: 'The Peers', album: 'Overlay' } }));
   await writeFile(path.join(dir, 'x.ogg'), x);
