@@ -9,12 +9,9 @@
  *
  * Run: npx tsx bench/content-protection.ts [--seconds 2] [--runs 3]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeVorbis } from '../src/audio/synth.ts';
-import { openDataDir } from '../src/server/data-dir.ts';
-import { ingestPaths } from '../src/server/ingest.ts';
 import { connectTls } from '../src/net/tls.ts';
 import { loadOrCreateIdentity, parseServerAddress } from '../src/net/identity.ts';
 import { ticketFromAp } from '../test/helpers/peer-ticket.ts';
@@ -23,7 +20,7 @@ import { PROTOCOL_VERSION } from '../src/protocol/messages.ts';
 import { verifyChunk, type ChunkHashList } from '../src/core/chunk-hashes.ts';
 import { cryptAt, type ContentKey } from '../src/core/content-cipher.ts';
 import type { Link } from '../src/net/link.ts';
-import { median, printTable, isMain, numberArg, startChild } from './stats.ts';
+import { benchTrack, median, printTable, isMain, numberArg, startChild } from './stats.ts';
 
 const config = makeConfig();
 const CS = config.chunkSize;
@@ -61,12 +58,7 @@ export async function main(): Promise<Record<string, number>> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-bench-protect-'));
   const figures: Record<string, number> = {};
   try {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 8, durationSec: 240, tags: { title: 'Long Haul', artist: 'Bench', album: 'Protection' } }));
-    await writeFile(path.join(dir, 'long.ogg'), src);
-    const dataPath = path.join(dir, 'data');
-    const data = openDataDir(dataPath);
-    const { added } = await ingestPaths([path.join(dir, 'long.ogg')], { data });
-    const track = added[0]!;
+    const { src, dataPath, data, track } = await benchTrack(dir, 'Protection');
     const rec = data.keys.get(track.fileId)!;
     const hashes: ChunkHashList = rec.hashes;
     const key: ContentKey = { key: rec.key, iv: rec.iv };

@@ -5,12 +5,9 @@
  *
  * Run: npx tsx bench/peer-throughput.ts [--seconds 3] [--runs 3]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizeVorbis } from '../src/audio/synth.ts';
-import { openDataDir } from '../src/server/data-dir.ts';
-import { ingestPaths } from '../src/server/ingest.ts';
 import { connectTls } from '../src/net/tls.ts';
 import { loadOrCreateIdentity, parseServerAddress } from '../src/net/identity.ts';
 import { ticketFromAp } from '../test/helpers/peer-ticket.ts';
@@ -18,7 +15,7 @@ import { makeConfig } from '../src/core/config.ts';
 import { PROTOCOL_VERSION } from '../src/protocol/messages.ts';
 import type { Link } from '../src/net/link.ts';
 import { pullWholeFiles } from './pull.ts';
-import { median, printTable, isMain, numberArg, startChild } from './stats.ts';
+import { benchTrack, median, printTable, isMain, numberArg, startChild } from './stats.ts';
 
 const config = makeConfig();
 
@@ -53,13 +50,9 @@ export async function main(): Promise<Record<string, number>> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tunemesh-bench-p2p-'));
   const figures: Record<string, number> = {};
   try {
-    const src = Buffer.from(await synthesizeVorbis({ seed: 8, durationSec: 240, tags: { title: 'Long Haul', artist: 'Bench', album: 'Throughput' } }));
-    await writeFile(path.join(dir, 'long.ogg'), src);
-    const dataPath = path.join(dir, 'data');
-    const data = openDataDir(dataPath);
-    const { added } = await ingestPaths([path.join(dir, 'long.ogg')], { data });
+    const { src, dataPath, data, track } = await benchTrack(dir, 'Throughput');
     // Stored encrypted: the file id is the SHA-256 of the ciphertext (issue 6).
-    const fileId = added[0]!.fileId;
+    const fileId = track.fileId;
     await data.accounts.setPassword('bench', 'pw');
     await data.close();
     const ap = await startChild(['server', '--data', dataPath, '--port', '0', '--json']);
@@ -67,7 +60,7 @@ export async function main(): Promise<Record<string, number>> {
     const seeder = await startChild(['client', '--server', address, '--cache', path.join(dir, 'seeder'), '--http-port', '0', '--peer-port', '0', '--user', 'bench', '--password', 'pw', '--json']);
     try {
       const url = JSON.parse(seeder.line).url as string;
-      await (await fetch(`${url}/audio/${added[0]!.id}`)).arrayBuffer(); // the seeder now holds the file
+      await (await fetch(`${url}/audio/${track.id}`)).arrayBuffer(); // the seeder now holds the file
       const port = ((await (await fetch(`${url}/api/stats`)).json()) as { peers: { listenPort: number } }).peers.listenPort;
       const rows: (string | number)[][] = [];
       for (const n of [1, 4]) {

@@ -2,6 +2,11 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { writeFile } from 'node:fs/promises';
+import { synthesizeVorbis } from '../src/audio/synth.ts';
+import { openDataDir, type DataDir } from '../src/server/data-dir.ts';
+import { ingestPaths } from '../src/server/ingest.ts';
+import type { TrackInfo } from '../src/core/track.ts';
 
 /** Small helpers the benchmarks share: repeated runs, medians, percentiles, printing. */
 
@@ -77,4 +82,18 @@ export function startChild(args: string[]): Promise<Child> {
     p.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before starting`)));
     createInterface({ input: p.stdout! }).once('line', (line) => resolve({ kill: () => p.kill('SIGTERM'), pid: p.pid!, line }));
   });
+}
+
+/**
+ * The throughput benches' track: 240 s of synthesized Vorbis written under `dir` and ingested into
+ * a new data directory `<dir>/data` (stored encrypted; the file id is the SHA-256 of the
+ * ciphertext). The data directory is left open for the caller to add users and close.
+ */
+export async function benchTrack(dir: string, album: string): Promise<{ src: Buffer; dataPath: string; data: DataDir; track: TrackInfo }> {
+  const src = Buffer.from(await synthesizeVorbis({ seed: 8, durationSec: 240, tags: { title: 'Long Haul', artist: 'Bench', album } }));
+  await writeFile(path.join(dir, 'long.ogg'), src);
+  const dataPath = path.join(dir, 'data');
+  const data = openDataDir(dataPath);
+  const { added } = await ingestPaths([path.join(dir, 'long.ogg')], { data });
+  return { src, dataPath, data, track: added[0]! };
 }
