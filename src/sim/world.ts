@@ -1494,20 +1494,16 @@ class LocalQueue {
 
   private grow(): void {
     const n = this.t.length * 2;
-    const t = new Float64Array(n);
-    t.set(this.t);
-    this.t = t;
-    const from = new Int32Array(n);
-    from.set(this.from);
-    this.from = from;
-    const to = new Int32Array(n);
-    to.set(this.to);
-    this.to = to;
-    const auxs = new Int32Array(n);
-    auxs.set(this.auxs);
-    this.auxs = auxs;
-    const heap = new Int32Array(n);
-    heap.set(this.heap);
-    this.heap = heap;
+    this.t = grown(this.t, new Float64Array(n));
+    this.from = grown(this.from, new Int32Array(n));
+    this.to = grown(this.to, new Int32Array(n));
+    this.auxs = grown(this.auxs, new Int32Array(n));
+    this.heap = grown(this.heap, new Int32Array(n));
   }
+}
+
+/** `bigger` holding `old`'s values at its start (for growing the typed arrays of a queue). */
+function grown<T extends Float64Array | Int32Array>(old: T, bigger: T): T {
+  bigger.set(old);
+  return bigger;
 }
