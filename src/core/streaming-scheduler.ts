@@ -170,15 +170,32 @@ export interface StreamingSchedulerOptions {
 interface LiveRequest {
   readonly id: number;
   readonly source: string;
+  /** Its source's entry in `stats` (never replaced). */
+  readonly stats: SourceStats;
   readonly first: number;
   readonly count: number;
   readonly sentAt: number;
   readonly urgency: number;
   lastArrivalAt: number | undefined;
-  readonly arrived: boolean[];
+  /**
+   * Which chunks arrived: bit k for the k-th chunk, k < 32; `arrivedHigh[k - 32]` (1: arrived) for
+   * the rest, allocated only for requests of more than 32 chunks. See {@link hasArrived}.
+   */
+  arrivedLow: number;
+  readonly arrivedHigh: Uint8Array | undefined;
   /** Chunks not arrived yet, and their bytes. */
   missing: number;
   missingBytes: number;
+}
+
+/** Whether the `k`-th chunk of request `r` arrived. */
+function hasArrived(r: LiveRequest, k: number): boolean {
+  return k < 32 ? (r.arrivedLow & (1 << k)) !== 0 : r.arrivedHigh![k - 32] === 1;
+}
+
+function markArrived(r: LiveRequest, k: number): void {
+  if (k < 32) r.arrivedLow |= 1 << k;
+  else r.arrivedHigh![k - 32] = 1;
 }
 
 /** What this download measured of one source. */
@@ -199,6 +216,8 @@ interface SourceStats {
   demoted: boolean;
   /** Its live requests (in `requests`), in the order sent. */
   reqs: LiveRequest[];
+  /** The latest decision (`StreamingScheduler.decisions`) whose input listed it as a source. */
+  seenIn: number;
 }
 
 /** Where the AP may serve in a decision, and why. */
@@ -217,17 +236,57 @@ interface Decision {
   playbackChunk: number;
   /** Time until playback of this file reaches its playback point (0 unless prefetching). */
   startsInMs: number;
-  peers: string[];
-  apConnected: boolean;
+  /** Usable peers listed in the input, in the order found: the first `peerCount` of this scratch list. */
+  peers: readonly string[];
+  /** Their stats, same index. */
+  peerStats: readonly SourceStats[];
+  peerCount: number;
+  /** The AP's stats when it is connected (listed in the input), else undefined. */
+  ap: SourceStats | undefined;
   /** A usable peer is connected: the AP is held to `apMaxAheadMs`. */
   peersDelivering: boolean;
-  hints: Map<string, number>;
+  hints: ReadonlyMap<string, number>;
   out: StreamDecision;
+  /** The chunk whose `due` and `urgency` were computed last in this decision (-1: none yet); see `dueAt`. */
+  dueChunk: number;
+  due: number;
+  urgency: number;
+}
+
+/** The hints of a decision whose sources have none: shared, never written. */
+const NO_HINTS: ReadonlyMap<string, number> = new Map<string, number>();
+
+/**
+ * How {@link StreamingScheduler.rank} orders two sources (negative: a before b), from what it
+ * knows of each: demoted ones last, then the expected time to deliver `extraBytes` more
+ * (outstanding bytes / rate), then peers before the AP (or the AP first when `preferAp`).
+ */
+function compareSources(
+  aDemoted: boolean,
+  aOutstanding: number,
+  aRate: number,
+  aIsServer: boolean,
+  bDemoted: boolean,
+  bOutstanding: number,
+  bRate: number,
+  bIsServer: boolean,
+  extraBytes: number,
+  preferAp: boolean,
+): number {
+  if (aDemoted !== bDemoted) return aDemoted ? 1 : -1;
+  const ea = (aOutstanding + extraBytes) / aRate;
+  const eb = (bOutstanding + extraBytes) / bRate;
+  if (ea !== eb) return ea < eb ? -1 : 1;
+  return (Number(aIsServer) - Number(bIsServer)) * (preferAp ? -1 : 1);
 }
 
 /**
  * One download's streaming state: its peers, its requests and what each source delivered. See the
  * file comment for the rules.
+ *
+ * `next` runs for every event of a download (in the simulator, for every peer of a large
+ * population), so it allocates little: the lists it walks are scratch fields reused from decision
+ * to decision, and what stays fixed during a decision (rates, ranks' priors) is computed once.
  */
 export class StreamingScheduler {
   private readonly total: number;
@@ -243,14 +302,34 @@ export class StreamingScheduler {
   private prefetching = false;
   /** Since playback (re)started, the buffer reached `emergencyBufferMs` (or the end of the track). */
   private bufferEstablished = false;
+  /** Live requests by id; ids only grow, so this is also the order sent. */
   private readonly requests = new Map<number, LiveRequest>();
   /** Chunk index -> the live request that asked for it. */
   private readonly owner: (LiveRequest | undefined)[];
   private readonly stats = new Map<string, SourceStats>();
   private readonly pendingCancel: number[] = [];
   private nextId = 1;
-  /** Scratch list of one step of the greedy assignment. */
-  private readonly scratch: string[] = [];
+  /** Decisions taken so far: tags the sources listed in the current one (`SourceStats.seenIn`). */
+  private decisions = 0;
+  // Scratch lists, reused so a decision allocates only what it returns: each is valid up to a
+  // count kept beside it (never shortened, which costs more than it saves), and none is used by
+  // two loops at once.
+  /** The usable peers listed in the current decision's input (`Decision.peers`). */
+  private readonly peerScratch: string[] = [];
+  private readonly peerStatsScratch: SourceStats[] = [];
+  /** Chunk indices about to be sent (`sendRuns`). */
+  private readonly chunkScratch: number[] = [];
+  /** The greedy assignment's sources, and per source (same index) what stays fixed while it runs. */
+  private readonly eligible: string[] = [];
+  private readonly eligibleStats: SourceStats[] = [];
+  /** Measured rate, else the hint; undefined: neither (the source is tried). */
+  private readonly eligibleRate: (number | undefined)[] = [];
+  /** The rate ranks use: measured, else hinted, else the best known (`bestRate`). */
+  private readonly eligibleRankRate: number[] = [];
+  /** The lowest urgency value among the source's requests with chunks to come (`mostUrgentIn`). */
+  private readonly eligibleMostUrgent: number[] = [];
+  /** Whether the source may take the chunk at hand (`canTake` with nothing more assigned). */
+  private readonly eligibleAble: boolean[] = [];
   private lastNow = -Infinity;
   private wake: number | undefined;
 
@@ -289,7 +368,8 @@ export class StreamingScheduler {
     this.failed.add(peerId);
     const i = this.peers.indexOf(peerId);
     if (i >= 0) this.peers.splice(i, 1);
-    for (const r of [...this.requests.values()]) {
+    // Dropping the request at hand while walking the map is safe: the walk goes on with the next.
+    for (const r of this.requests.values()) {
       if (r.source !== peerId) continue;
       this.drop(r, this.lastNow);
       this.pendingCancel.push(r.id);
@@ -304,7 +384,7 @@ export class StreamingScheduler {
   /** Peers still usable for this file, best first (demoted last, then by expected download time). */
   usablePeers(): readonly string[] {
     const now = this.lastNow;
-    return [...this.peers].sort((a, b) => this.rank(a, b, now, new Map(), this.config.chunkSize));
+    return [...this.peers].sort((a, b) => this.rank(a, b, now, NO_HINTS, this.config.chunkSize));
   }
 
   /**
@@ -320,10 +400,10 @@ export class StreamingScheduler {
   chunkArrived(now: number, requestId: number, index: number): void {
     if (now > this.lastNow) this.lastNow = now;
     const r = this.requests.get(requestId);
-    if (!r || index < r.first || index >= r.first + r.count || r.arrived[index - r.first]) return;
-    const s = this.source(r.source, now);
+    if (!r || index < r.first || index >= r.first + r.count || hasArrived(r, index - r.first)) return;
+    const s = r.stats;
     this.settle(s, now);
-    r.arrived[index - r.first] = true;
+    markArrived(r, index - r.first);
     r.missing--;
     r.lastArrivalAt = now;
     const bytes = this.chunkBytes(index);
@@ -357,7 +437,16 @@ export class StreamingScheduler {
    */
   rateOf(sourceId: string, now: number): number | undefined {
     const s = this.stats.get(sourceId);
-    if (!s || s.bytes === 0) return undefined;
+    return s ? this.rateAt(s, now) : undefined;
+  }
+
+  /**
+   * {@link rateOf} of a known source. At a fixed `now` it does not change when requests are sent or
+   * cancelled: `settle` moves busy time from the running silence into `busyMs` without changing
+   * their sum. So a decision may compute it once per source.
+   */
+  private rateAt(s: SourceStats, now: number): number | undefined {
+    if (s.bytes === 0) return undefined;
     const busy = s.busyMs + (s.active > 0 ? Math.max(0, now - s.busyMark) : 0);
     return s.bytes / Math.max(1, busy);
   }
@@ -382,8 +471,39 @@ export class StreamingScheduler {
     const prefetch = input.startsInMs !== undefined;
     const startsInMs = prefetch ? Math.max(0, input.startsInMs ?? 0) : 0;
     const mode = this.modeOf(input, prefetch, bufferedAheadMs, duration - positionMs);
-    const ids = new Set(input.sources.map((s) => s.id));
-    const peers = this.peers.filter((p) => ids.has(p));
+    // The sources listed: each gets its stats (so ranks see it) and is tagged with this decision,
+    // which is how the peers connected now are picked out of those found, in the order found.
+    const tag = ++this.decisions;
+    const sources = input.sources;
+    let ap: SourceStats | undefined;
+    let hinted = false;
+    for (let k = 0; k < sources.length; k++) {
+      const src = sources[k]!;
+      const s = this.source(src.id, now);
+      s.seenIn = tag;
+      if (src.id === SERVER) ap = s;
+      if (src.rateHint !== undefined && src.rateHint > 0) hinted = true;
+    }
+    const peers = this.peerScratch;
+    const peerStats = this.peerStatsScratch;
+    let peerCount = 0;
+    for (let k = 0; k < this.peers.length; k++) {
+      const p = this.peers[k]!;
+      const s = this.stats.get(p);
+      if (s?.seenIn !== tag) continue;
+      peers[peerCount] = p;
+      peerStats[peerCount++] = s;
+    }
+    let hints = NO_HINTS;
+    if (hinted) {
+      // The latest hint of a source listed twice counts.
+      const m = new Map<string, number>();
+      for (let k = 0; k < sources.length; k++) {
+        const src = sources[k]!;
+        if (src.rateHint !== undefined && src.rateHint > 0) m.set(src.id, src.rateHint);
+      }
+      hints = m;
+    }
     const d: Decision = {
       now,
       input,
@@ -391,12 +511,16 @@ export class StreamingScheduler {
       playbackChunk,
       startsInMs,
       peers,
-      apConnected: ids.has(SERVER),
-      peersDelivering: peers.length > 0,
-      hints: new Map(input.sources.filter((s) => s.rateHint !== undefined && s.rateHint > 0).map((s) => [s.id, s.rateHint!])),
-      out: { cancel: this.pendingCancel.splice(0), assign: [], emergency: mode === 'emergency', mode, bufferedAheadMs },
+      peerStats,
+      peerCount,
+      ap,
+      peersDelivering: peerCount > 0,
+      hints,
+      out: { cancel: this.pendingCancel.length > 0 ? this.pendingCancel.splice(0) : [], assign: [], emergency: mode === 'emergency', mode, bufferedAheadMs },
+      dueChunk: -1,
+      due: 0,
+      urgency: 0,
     };
-    for (const id of ids) this.source(id, now);
     if (this.prefetching && !prefetch) this.reprioritise(d);
     this.prefetching = prefetch;
     const plan = this.apPlan(d, mode, bufferedAheadMs);
@@ -456,15 +580,15 @@ export class StreamingScheduler {
     const seek = this.seekPending;
     this.seekPending = false;
     const apLimit = this.limitByte(d, this.config.apMaxAheadMs);
-    for (const r of [...this.requests.values()]) {
+    // Only the request at hand is cancelled: the walk may go on in the map.
+    for (const r of this.requests.values()) {
       if (r.missing === 0) continue;
-      const missing = this.missingOf(r);
       if (r.source === SERVER) {
         // After a seek, AP requests carry urgencies counted from the old playback point: the AP,
         // serving the most urgent first, would bring the old point's audio before the new one's.
         // They are dropped; the random access at the new point asks afresh.
-        if (seek || (d.peersDelivering && !missing.some((i) => this.inWindow(d, i, apLimit)))) this.cancel(d, r);
-      } else if (seek && missing.every((i) => i < d.playbackChunk)) {
+        if (seek || (d.peersDelivering && !this.missingInWindow(d, r, apLimit))) this.cancel(d, r);
+      } else if (seek && this.missingAllBefore(r, d.playbackChunk)) {
         this.cancel(d, r);
       }
     }
@@ -473,24 +597,35 @@ export class StreamingScheduler {
   /** Re-sends requests that got nothing for too long: urgent chunks to the AP, the rest to other peers. */
   private resendSlow(d: Decision): void {
     const apLimit = d.peersDelivering ? this.limitByte(d, this.config.apMaxAheadMs) : Infinity;
-    for (const r of [...this.requests.values()]) {
+    const end = this.nextId;
+    for (const r of this.requests.values()) {
+      if (r.id >= end) break; // re-sent by this walk (ids grow with the map's order)
       if (r.missing === 0 || d.now - this.silentSince(r) <= this.slowLimitMs(r)) continue;
-      const s = this.source(r.source, d.now);
-      s.demoted = true;
-      const otherPeer = d.peers.some((p) => p !== r.source && !this.source(p, d.now).demoted);
+      r.stats.demoted = true;
+      const otherPeer = this.goodPeerBesides(d, r.source);
       if (r.source === SERVER) {
         if (otherPeer) this.cancel(d, r);
         continue;
       }
-      const missing = this.missingOf(r);
-      const urgent = missing.filter((i) => this.dueInMs(d, i) < this.config.lowBufferMs && this.inWindow(d, i, apLimit));
-      if (urgent.length > 0 && d.apConnected && !this.source(SERVER, d.now).demoted) {
+      const urgent = this.chunkScratch;
+      let n = 0;
+      for (let j = 0; j < r.count; j++) {
+        const i = r.first + j;
+        if (!hasArrived(r, j) && this.dueInMs(d, i) < this.config.lowBufferMs && this.inWindow(d, i, apLimit)) urgent[n++] = i;
+      }
+      if (n > 0 && d.ap && !d.ap.demoted) {
         this.cancel(d, r);
-        this.sendRuns(d, SERVER, urgent, 'slow-peer');
+        this.sendRuns(d, SERVER, urgent, n, 'slow-peer');
       } else if (otherPeer) {
         this.cancel(d, r);
       }
     }
+  }
+
+  /** Whether a peer of the decision other than `source` is not demoted. */
+  private goodPeerBesides(d: Decision, source: string | undefined): boolean {
+    for (let k = 0; k < d.peerCount; k++) if (d.peers[k] !== source && !d.peerStats[k]!.demoted) return true;
+    return false;
   }
 
   /**
@@ -499,41 +634,55 @@ export class StreamingScheduler {
    * serves first) goes to the AP, if the AP would bring that chunk sooner.
    */
   private takeOverLate(d: Decision): void {
-    if (!d.apConnected || this.source(SERVER, d.now).demoted) return;
+    const ap = d.ap;
+    if (!ap || ap.demoted) return;
     const apLimit = this.limitByte(d, this.config.apMaxAheadMs);
-    const apRate = this.rateOf(SERVER, d.now) ?? d.hints.get(SERVER);
-    for (const r of [...this.requests.values()]) {
-      if (r.source === SERVER || r.missing === 0 || !this.requests.has(r.id)) continue;
-      const rate = this.rateOf(r.source, d.now);
+    const apRate = this.rateAt(ap, d.now) ?? d.hints.get(SERVER);
+    const end = this.nextId;
+    for (const r of this.requests.values()) {
+      if (r.id >= end) break; // sent by this walk (ids grow with the map's order)
+      if (r.source === SERVER || r.missing === 0) continue;
+      const rate = this.rateAt(r.stats, d.now);
       if (rate === undefined) continue; // not measured yet: the slow-request rule watches it
-      const missing = this.missingOf(r);
-      let ahead = this.bytesBefore(r.source, r.urgency, r.id);
-      let apBytes = this.source(SERVER, d.now).outstandingBytes;
-      const late = missing.some((i) => {
+      // Its missing chunks in order: when would the peer bring each (behind what it serves
+      // first), when would the AP (behind what it has to send)?
+      let ahead = this.bytesBefore(r.stats, r.urgency, r.id);
+      let apBytes = ap.outstandingBytes;
+      let late = false;
+      for (let j = 0; j < r.count; j++) {
+        if (hasArrived(r, j)) continue;
+        const i = r.first + j;
         ahead += this.chunkBytes(i);
-        if (!this.inWindow(d, i, apLimit)) return false;
+        if (!this.inWindow(d, i, apLimit)) continue;
         apBytes += this.chunkBytes(i);
         const peerEta = ahead / rate;
         const apEta = apRate === undefined ? 0 : apBytes / apRate;
-        return peerEta > this.dueInMs(d, i) - this.config.emergencyBufferMs && apEta < peerEta;
-      });
+        if (peerEta > this.dueInMs(d, i) - this.config.emergencyBufferMs && apEta < peerEta) {
+          late = true;
+          break;
+        }
+      }
       if (!late) continue;
+      const chunks = this.chunkScratch;
+      let n = 0;
+      for (let j = 0; j < r.count; j++) if (!hasArrived(r, j) && this.inWindow(d, r.first + j, apLimit)) chunks[n++] = r.first + j;
       this.cancel(d, r);
-      this.sendRuns(d, SERVER, missing.filter((i) => this.inWindow(d, i, apLimit)), 'slow-peer');
+      this.sendRuns(d, SERVER, chunks, n, 'slow-peer');
     }
   }
 
   /** Random access: the missing first seconds from the playback point go to the AP at once. */
   private firstSeconds(d: Decision): void {
-    if (!d.apConnected) return;
-    const apDemoted = this.source(SERVER, d.now).demoted;
-    if (apDemoted && d.peers.some((p) => !this.source(p, d.now).demoted)) return; // a slow AP: peers take them
+    if (!d.ap) return;
+    const apDemoted = d.ap.demoted;
+    if (apDemoted && this.goodPeerBesides(d, undefined)) return; // a slow AP: peers take them
     const c = this.config;
     const windowMs = d.peersDelivering ? Math.min(c.randomAccessPrefixMs, c.apMaxAheadMs) : c.randomAccessPrefixMs;
     const limit = this.limitByte(d, windowMs);
-    const chunks: number[] = [];
-    for (let i = d.playbackChunk; i < this.total && this.inWindow(d, i, limit); i++) if (!this.covered(d, i)) chunks.push(i);
-    this.sendRuns(d, SERVER, chunks, 'first-seconds');
+    const chunks = this.chunkScratch;
+    let n = 0;
+    for (let i = d.playbackChunk; i < this.total && this.inWindow(d, i, limit); i++) if (!this.covered(d, i)) chunks[n++] = i;
+    this.sendRuns(d, SERVER, chunks, n, 'first-seconds');
   }
 
   /**
@@ -546,105 +695,177 @@ export class StreamingScheduler {
    * a low buffer, "estimate at what point p2p download could resume").
    */
   private assignGreedy(d: Decision, plan: ApPlan | undefined): void {
-    const eligible = [...d.peers];
-    if (plan && d.apConnected) eligible.push(SERVER);
-    if (eligible.length === 0) return;
+    const eligible = this.eligible;
+    let m = 0;
+    for (let k = 0; k < d.peerCount; k++) eligible[m++] = d.peers[k]!;
+    if (plan && d.ap) eligible[m++] = SERVER;
+    if (m === 0) return;
     const apLimit = plan ? this.limitByte(d, plan.windowMs) : 0;
-    const apFallback = d.apConnected && !this.source(SERVER, d.now).demoted;
-    /** Whether `id` may take chunk `i` after `extraBytes` more assigned to it in this run. */
-    const canTake = (id: string, i: number, extraBytes: number) => {
-      if (id === SERVER) return this.inWindow(d, i, apLimit);
-      if (!apFallback) return true;
-      const rate = this.rateOf(id, d.now) ?? d.hints.get(id);
-      if (rate === undefined) return true; // not measured: try it
-      const before = this.bytesBefore(id, this.urgencyOf(d, i), Infinity);
-      return (before + extraBytes + this.chunkBytes(i)) / rate <= this.dueInMs(d, i) - this.config.lowBufferMs;
-    };
-    /**
-     * A full pipeline still takes a request more urgent than all it has (up to twice the depth):
-     * the uploader serves it first, so a lost peer's or a seek's chunks need not wait.
-     */
-    const hasRoom = (id: string, i: number) => {
-      const active = this.source(id, d.now).active;
-      return active < this.pipeline || (active < 2 * this.pipeline && this.urgencyOf(d, i) < this.mostUrgentAt(id));
-    };
+    const apFallback = d.ap !== undefined && !d.ap.demoted;
+    // Per source, filled in at the first missing chunk (often there is none): its rate and the
+    // rate it is ranked by, fixed while the assignment runs (sending does not change a rate at a
+    // fixed time, see rateAt), and its most urgent request, updated after each send to it. What
+    // else sending changes (active requests, outstanding bytes) is read from the stats.
+    const st = this.eligibleStats;
+    const rates = this.eligibleRate;
+    const rankRates = this.eligibleRankRate;
+    const mostUrgent = this.eligibleMostUrgent;
+    const able = this.eligibleAble;
+    let ready = false;
     // In an emergency the AP is the dependable source (lectures: it "helps in the case the client
     // fails to find a reliable and fast set of peers"); otherwise a tie goes to the peer, which costs nothing.
     const preferAp = plan?.reason === 'emergency';
-    const able = this.scratch;
     const total = this.total;
     const from = d.playbackChunk;
     // From the playback point to the end, then from the start to the playback point.
     for (let k = 0; k < total; k++) {
       const i = from + k < total ? from + k : from + k - total;
       if (this.covered(d, i)) continue;
+      if (!ready) {
+        ready = true;
+        let prior: number | undefined;
+        for (let e = 0; e < m; e++) {
+          const id = eligible[e]!;
+          const s = e < d.peerCount ? d.peerStats[e]! : d.ap!;
+          const rate = this.rateAt(s, d.now) ?? d.hints.get(id);
+          // Not measured, no hint: ranked as fast as the best source known (so new peers get tried).
+          if (rate === undefined && prior === undefined) prior = this.bestRate(d.now, d.hints);
+          st[e] = s;
+          rates[e] = rate;
+          rankRates[e] = rate ?? prior!;
+          mostUrgent[e] = this.mostUrgentIn(s);
+        }
+      }
       // Urgency never decreases along the order and pipelines only fill: nobody takes more.
       let room = false;
-      for (let e = 0; e < eligible.length; e++) {
-        if (hasRoom(eligible[e]!, i)) {
+      for (let e = 0; e < m; e++) {
+        if (this.hasRoom(d, st[e]!, mostUrgent[e]!, i)) {
           room = true;
           break;
         }
       }
       if (!room) return;
-      able.length = 0;
       let good = 0;
-      for (let e = 0; e < eligible.length; e++) {
-        const id = eligible[e]!;
-        if (!canTake(id, i, 0)) continue;
-        able.push(id);
-        if (!this.source(id, d.now).demoted) good++;
+      for (let e = 0; e < m; e++) {
+        const ok = this.canTake(d, eligible[e]!, st[e]!, rates[e], i, 0, apLimit, apFallback);
+        able[e] = ok;
+        if (ok && !st[e]!.demoted) good++;
       }
       // The best of the good sources with room (of all able ones when none is good), first on ties.
-      let best: string | undefined;
+      let best = -1;
       const bytesI = this.chunkBytes(i);
-      for (let e = 0; e < able.length; e++) {
-        const id = able[e]!;
-        if (good > 0 && this.source(id, d.now).demoted) continue;
-        if (!hasRoom(id, i)) continue;
-        if (best === undefined || this.rank(id, best, d.now, d.hints, bytesI, preferAp) < 0) best = id;
+      for (let e = 0; e < m; e++) {
+        if (!able[e]) continue;
+        const s = st[e]!;
+        if (good > 0 && s.demoted) continue;
+        if (!this.hasRoom(d, s, mostUrgent[e]!, i)) continue;
+        if (best >= 0) {
+          const b = st[best]!;
+          const order = compareSources(
+            s.demoted,
+            s.outstandingBytes,
+            rankRates[e]!,
+            eligible[e] === SERVER,
+            b.demoted,
+            b.outstandingBytes,
+            rankRates[best]!,
+            eligible[best] === SERVER,
+            bytesI,
+            preferAp,
+          );
+          if (order >= 0) continue;
+        }
+        best = e;
       }
-      if (best === undefined) continue;
+      if (best < 0) continue;
+      const id = eligible[best]!;
+      const s = st[best]!;
       let n = 1;
       let bytes = bytesI;
-      while (n < this.batch && i + n < total && !this.covered(d, i + n) && canTake(best, i + n, bytes)) bytes += this.chunkBytes(i + n++);
-      this.send(d, best, i, n, best === SERVER ? plan?.reason : undefined);
+      while (n < this.batch && i + n < total && !this.covered(d, i + n) && this.canTake(d, id, s, rates[best], i + n, bytes, apLimit, apFallback)) bytes += this.chunkBytes(i + n++);
+      this.send(d, id, i, n, id === SERVER ? plan?.reason : undefined);
+      mostUrgent[best] = this.mostUrgentIn(s);
+      // Chunks i + 1 .. i + n - 1 are covered now: the next one to look at follows them.
+      k += n - 1;
     }
+  }
+
+  /**
+   * Whether source `id` (stats `s`, rate `rate` as in the greedy assignment) may take chunk `i`
+   * after `extraBytes` more assigned to it in this run: the AP within its window; a peer always
+   * when the AP cannot step in or its rate is unknown (try it), else if it would bring the chunk
+   * at least `lowBufferMs` before it is due.
+   */
+  private canTake(d: Decision, id: string, s: SourceStats, rate: number | undefined, i: number, extraBytes: number, apLimit: number, apFallback: boolean): boolean {
+    if (id === SERVER) return this.inWindow(d, i, apLimit);
+    if (!apFallback) return true;
+    if (rate === undefined) return true; // not measured: try it
+    const due = this.dueAt(d, i);
+    const before = this.bytesBefore(s, d.urgency, Infinity);
+    return (before + extraBytes + this.chunkBytes(i)) / rate <= due - this.config.lowBufferMs;
+  }
+
+  /**
+   * Whether a source (stats `s`, most urgent request `mostUrgent`) has room for a request for
+   * chunk `i`. A full pipeline still takes a request more urgent than all it has (up to twice the
+   * depth): the uploader serves it first, so a lost peer's or a seek's chunks need not wait.
+   */
+  private hasRoom(d: Decision, s: SourceStats, mostUrgent: number, i: number): boolean {
+    const active = s.active;
+    if (active < this.pipeline) return true;
+    if (active >= 2 * this.pipeline) return false;
+    this.dueAt(d, i);
+    return d.urgency < mostUrgent;
   }
 
   /** When to be asked again without an event; only moments after `now`. */
   private computeWake(d: Decision, plan: ApPlan | undefined, bufferedMs: number): number | undefined {
     const c = this.config;
-    const at: number[] = [];
-    for (const r of this.requests.values()) if (r.missing > 0) at.push(this.silentSince(r) + this.slowLimitMs(r) + 1);
+    const now = d.now;
+    let at: number | undefined;
+    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.silentSince(r) + this.slowLimitMs(r) + 1);
     const mode = d.out.mode;
     if (mode === 'comfortable' || mode === 'low' || mode === 'emergency') {
       const remaining = this.track.durationMs - d.positionMs;
       if (bufferedMs < remaining) {
         // Modes change once the buffer is strictly under a mark: 1 ms past the crossing.
-        for (const threshold of [c.lowBufferMs, c.emergencyBufferMs]) if (bufferedMs >= threshold) at.push(d.now + bufferedMs - threshold + 1);
+        if (bufferedMs >= c.lowBufferMs) at = laterThan(now, at, now + bufferedMs - c.lowBufferMs + 1);
+        if (bufferedMs >= c.emergencyBufferMs) at = laterThan(now, at, now + bufferedMs - c.emergencyBufferMs + 1);
       }
-      if (plan && Number.isFinite(plan.windowMs) && d.apConnected && this.source(SERVER, d.now).active < this.pipeline) {
+      if (plan && Number.isFinite(plan.windowMs) && d.ap && d.ap.active < this.pipeline) {
         // The window moves with the playback point: when does it take in the next missing chunk?
         const limit = this.limitByte(d, plan.windowMs);
         for (let i = d.playbackChunk; i < this.total; i++) {
           if (this.inWindow(d, i, limit) || this.covered(d, i)) continue;
-          at.push(d.now + this.msCovering(this.chunkEnd(i)) - plan.windowMs - d.positionMs);
+          at = laterThan(now, at, now + this.msCovering(this.chunkEnd(i)) - plan.windowMs - d.positionMs);
           break;
         }
       }
     } else if (mode === 'prefetch') {
-      at.push(d.now + d.startsInMs - c.prefetchApFallbackMs, d.now + d.startsInMs + bufferedMs - c.lowBufferMs + 1);
+      at = laterThan(now, at, now + d.startsInMs - c.prefetchApFallbackMs);
+      at = laterThan(now, at, now + d.startsInMs + bufferedMs - c.lowBufferMs + 1);
     }
-    const future = at.filter((t) => t > d.now && Number.isFinite(t));
-    return future.length > 0 ? Math.min(...future) : undefined;
+    return at;
   }
 
   private send(d: Decision, source: string, first: number, count: number, reason: ApReason | undefined): void {
     const urgency = this.urgencyOf(d, first);
-    const r: LiveRequest = { id: this.nextId++, source, first, count, sentAt: d.now, urgency, lastArrivalAt: undefined, arrived: new Array<boolean>(count).fill(false), missing: count, missingBytes: 0 };
-    this.requests.set(r.id, r);
     const s = this.source(source, d.now);
+    const r: LiveRequest = {
+      id: this.nextId++,
+      source,
+      stats: s,
+      first,
+      count,
+      sentAt: d.now,
+      urgency,
+      lastArrivalAt: undefined,
+      arrivedLow: 0,
+      arrivedHigh: count > 32 ? new Uint8Array(count - 32) : undefined,
+      missing: count,
+      missingBytes: 0,
+    };
+    this.requests.set(r.id, r);
     this.settle(s, d.now);
     s.active++;
     s.reqs.push(r);
@@ -664,13 +885,13 @@ export class StreamingScheduler {
     d.out.assign.push(a);
   }
 
-  /** Sends ascending `chunks` to `source` in runs of consecutive chunks, at most `batch` each. */
-  private sendRuns(d: Decision, source: string, chunks: readonly number[], reason: ApReason | undefined): void {
+  /** Sends the first `count` of ascending `chunks` to `source` in runs of consecutive chunks, at most `batch` each. */
+  private sendRuns(d: Decision, source: string, chunks: readonly number[], count: number, reason: ApReason | undefined): void {
     let k = 0;
-    while (k < chunks.length) {
+    while (k < count) {
       const first = chunks[k]!;
       let n = 1;
-      while (n < this.batch && k + n < chunks.length && chunks[k + n] === first + n) n++;
+      while (n < this.batch && k + n < count && chunks[k + n] === first + n) n++;
       this.send(d, source, first, n, reason);
       k += n;
     }
@@ -688,24 +909,28 @@ export class StreamingScheduler {
    * same peer with urgencies from the playback point (still on their way: not the AP's to bring).
    */
   private reprioritise(d: Decision): void {
-    for (const r of [...this.requests.values()]) {
+    const end = this.nextId;
+    for (const r of this.requests.values()) {
+      if (r.id >= end) break; // re-sent by this walk (ids grow with the map's order)
       if (r.source === SERVER || r.missing === 0) continue;
-      const missing = this.missingOf(r);
+      const missing = this.chunkScratch;
+      let n = 0;
+      for (let j = 0; j < r.count; j++) if (!hasArrived(r, j)) missing[n++] = r.first + j;
       this.cancel(d, r);
-      this.sendRuns(d, r.source, missing, undefined);
+      this.sendRuns(d, r.source, missing, n, undefined);
     }
   }
 
   /** Forgets a request: its chunks not arrived are missing again. */
   private drop(r: LiveRequest, now: number): void {
     if (!this.requests.delete(r.id)) return;
-    const s = this.source(r.source, now);
+    const s = r.stats;
     this.settle(s, now);
     if (r.missing > 0) s.active--;
     const k = s.reqs.indexOf(r);
     if (k >= 0) s.reqs.splice(k, 1);
     for (let i = r.first; i < r.first + r.count; i++) {
-      if (!r.arrived[i - r.first]) s.outstandingBytes -= this.chunkBytes(i);
+      if (!hasArrived(r, i - r.first)) s.outstandingBytes -= this.chunkBytes(i);
       if (this.owner[i] === r) this.owner[i] = undefined;
     }
   }
@@ -713,7 +938,7 @@ export class StreamingScheduler {
   private source(id: string, now: number): SourceStats {
     let s = this.stats.get(id);
     if (!s) {
-      s = { bytes: 0, busyMs: 0, busyMark: now, busyAtLastArrival: 0, lastArrivalAt: undefined, active: 0, outstandingBytes: 0, demoted: false, reqs: [] };
+      s = { bytes: 0, busyMs: 0, busyMark: now, busyAtLastArrival: 0, lastArrivalAt: undefined, active: 0, outstandingBytes: 0, demoted: false, reqs: [], seenIn: 0 };
       this.stats.set(id, s);
     }
     return s;
@@ -730,22 +955,22 @@ export class StreamingScheduler {
    * Orders sources a before b (negative) by expected time to deliver `extraBytes` more: demoted
    * ones last, then outstanding bytes / rate, then peers before the AP (or the AP first when
    * `preferAp`). A source not measured yet is assumed as fast as its hint, else as the best source
-   * measured (so new peers get tried).
+   * measured (so new peers get tried). The greedy assignment orders its sources the same way
+   * ({@link compareSources}), with the rates computed once per decision.
    */
   private rank(a: string, b: string, now: number, hints: ReadonlyMap<string, number>, extraBytes: number, preferAp = false): number {
     const sa = this.source(a, now);
     const sb = this.source(b, now);
     if (sa.demoted !== sb.demoted) return sa.demoted ? 1 : -1;
     const prior = this.bestRate(now, hints);
-    const ea = (sa.outstandingBytes + extraBytes) / (this.rateOf(a, now) ?? hints.get(a) ?? prior);
-    const eb = (sb.outstandingBytes + extraBytes) / (this.rateOf(b, now) ?? hints.get(b) ?? prior);
-    if (ea !== eb) return ea < eb ? -1 : 1;
-    return (Number(a === SERVER) - Number(b === SERVER)) * (preferAp ? -1 : 1);
+    const ra = this.rateAt(sa, now) ?? hints.get(a) ?? prior;
+    const rb = this.rateAt(sb, now) ?? hints.get(b) ?? prior;
+    return compareSources(sa.demoted, sa.outstandingBytes, ra, a === SERVER, sb.demoted, sb.outstandingBytes, rb, b === SERVER, extraBytes, preferAp);
   }
 
   private bestRate(now: number, hints: ReadonlyMap<string, number>): number {
     let best = 0;
-    for (const id of this.stats.keys()) best = Math.max(best, this.rateOf(id, now) ?? 0);
+    for (const s of this.stats.values()) best = Math.max(best, this.rateAt(s, now) ?? 0);
     for (const h of hints.values()) best = Math.max(best, h);
     return best > 0 ? best : 1;
   }
@@ -754,9 +979,7 @@ export class StreamingScheduler {
    * Bytes a source sends before a request of urgency `u` and id `id`: the chunks still to come of
    * its requests at least as urgent (uploaders serve lower values first, ties in order sent).
    */
-  private bytesBefore(source: string, u: number, id: number): number {
-    const s = this.stats.get(source);
-    if (!s) return 0;
+  private bytesBefore(s: SourceStats, u: number, id: number): number {
     let bytes = 0;
     const reqs = s.reqs;
     for (let k = 0; k < reqs.length; k++) {
@@ -768,31 +991,36 @@ export class StreamingScheduler {
   }
 
   /** The lowest urgency value among a source's requests with chunks to come; Infinity if none. */
-  private mostUrgentAt(source: string): number {
+  private mostUrgentIn(s: SourceStats): number {
     let u = Infinity;
-    const reqs = this.stats.get(source)?.reqs;
-    if (reqs) for (let k = 0; k < reqs.length; k++) if (reqs[k]!.missing > 0 && reqs[k]!.urgency < u) u = reqs[k]!.urgency;
+    const reqs = s.reqs;
+    for (let k = 0; k < reqs.length; k++) if (reqs[k]!.missing > 0 && reqs[k]!.urgency < u) u = reqs[k]!.urgency;
     return u;
   }
 
   /** Since when a request has been waiting without progress: its source sending other chunks counts as progress (it is queued). */
   private silentSince(r: LiveRequest): number {
-    const s = this.stats.get(r.source);
-    return Math.max(r.sentAt, r.lastArrivalAt ?? -Infinity, s?.lastArrivalAt ?? -Infinity);
+    return Math.max(r.sentAt, r.lastArrivalAt ?? -Infinity, r.stats.lastArrivalAt ?? -Infinity);
   }
 
   /** How long a request may stay silent: `slowRequestFactor` chunk-times at the source's rate before this silence, at least `slowRequestMinMs`. */
   private slowLimitMs(r: LiveRequest): number {
-    const s = this.stats.get(r.source);
-    const rate = s && s.bytes > 0 ? s.bytes / Math.max(1, s.busyAtLastArrival) : undefined;
+    const s = r.stats;
+    const rate = s.bytes > 0 ? s.bytes / Math.max(1, s.busyAtLastArrival) : undefined;
     const chunkTime = rate === undefined ? 0 : this.config.chunkSize / rate;
     return Math.max(this.config.slowRequestMinMs, this.config.slowRequestFactor * chunkTime);
   }
 
-  private missingOf(r: LiveRequest): number[] {
-    const out: number[] = [];
-    for (let k = 0; k < r.count; k++) if (!r.arrived[k]) out.push(r.first + k);
-    return out;
+  /** Whether a chunk of `r` not arrived yet lies in the window ending at `limit`. */
+  private missingInWindow(d: Decision, r: LiveRequest, limit: number): boolean {
+    for (let j = 0; j < r.count; j++) if (!hasArrived(r, j) && this.inWindow(d, r.first + j, limit)) return true;
+    return false;
+  }
+
+  /** Whether every chunk of `r` not arrived yet lies before chunk `end`. */
+  private missingAllBefore(r: LiveRequest, end: number): boolean {
+    for (let j = 0; j < r.count; j++) if (!hasArrived(r, j) && r.first + j >= end) return false;
+    return true;
   }
 
   /** Held, or asked for by a live request. */
@@ -814,10 +1042,20 @@ export class StreamingScheduler {
     return d.startsInMs + Math.max(0, audioTimeAt(this.track, i * this.config.chunkSize) - d.positionMs);
   }
 
+  /** {@link dueInMs} of chunk `i`, remembered with its urgency (`d.urgency`) until another chunk is asked about. */
+  private dueAt(d: Decision, i: number): number {
+    if (d.dueChunk !== i) {
+      const due = this.dueInMs(d, i);
+      d.dueChunk = i;
+      d.due = due;
+      d.urgency = Number.isFinite(due) ? Math.min(LEAST_URGENT - 1, Math.floor(due / Math.max(1, this.config.urgencyStepMs))) : LEAST_URGENT;
+    }
+    return d.due;
+  }
+
   private urgencyOf(d: Decision, i: number): number {
-    const due = this.dueInMs(d, i);
-    if (!Number.isFinite(due)) return LEAST_URGENT;
-    return Math.min(LEAST_URGENT - 1, Math.floor(due / Math.max(1, this.config.urgencyStepMs)));
+    this.dueAt(d, i);
+    return d.urgency;
   }
 
   /**
@@ -842,8 +1080,8 @@ export class StreamingScheduler {
     if (byte >= t.bytes) return t.durationMs;
     const index = t.seekIndex;
     if (index.length === 0) return t.bytes > 0 ? Math.ceil((t.durationMs * byte) / t.bytes) : t.durationMs;
-    const p = index.find((s) => s.byte >= byte);
-    return p ? p.ms : t.durationMs;
+    for (let k = 0; k < index.length; k++) if (index[k]!.byte >= byte) return index[k]!.ms;
+    return t.durationMs;
   }
 
   /** Audio held contiguously from the playback point, ms. */
@@ -853,4 +1091,10 @@ export class StreamingScheduler {
     const end = Math.min(i * this.config.chunkSize, this.track.bytes);
     return Math.max(0, audioTimeAt(this.track, end) - positionMs);
   }
+}
+
+/** The earliest of `at` and `t`, counting `t` only if it is a moment after `now` (undefined: none yet). */
+function laterThan(now: number, at: number | undefined, t: number): number | undefined {
+  if (!(t > now) || !Number.isFinite(t)) return at;
+  return at === undefined ? t : Math.min(at, t);
 }

@@ -1002,3 +1002,58 @@ test(
     assert.equal(tl.stutters, 0);
   },
 );
+
+test('a request of more than 32 chunks: arrivals past the 32nd count once; a seek cancels it when only chunks behind the new point are missing', () => {
+  const s = new StreamingScheduler(TRACK, config, { batchChunks: 40, pipeline: 1 });
+  s.addPeers(['p']);
+  const held = new Set(range(0, 30));
+  const input = (positionMs: number): StreamInput => view({ positionMs, playing: true, held: (i) => held.has(i), sources: sources(SERVER, 'p') });
+  const d1 = s.next(0, input(0));
+  assert.deepEqual(runs(d1).map((r) => r.slice(0, 3)), [['p', 30, 40]]);
+  const id = d1.assign[0]!.id;
+  // Chunks 30..63 (the first 34 of the request) and 68, 69 (its 39th and 40th) arrive; 64..67 are missing.
+  for (const i of [...range(30, 64), 68, 69]) {
+    s.chunkArrived(100, id, i);
+    held.add(i);
+  }
+  const rate = s.rateOf('p', 100);
+  s.chunkArrived(100, id, 68);
+  s.chunkArrived(100, id, 69);
+  assert.equal(s.rateOf('p', 100), rate, 'a chunk reported twice counts once');
+  // A seek to chunk 68: what the request still misses lies behind the new point, so it is cancelled.
+  /** The first seek point (every 500 ms) in chunk `i`: a play from there starts in chunk `i`. */
+  const pointIn = (i: number) => Math.ceil((i * CHUNK) / BPM / 500) * 500;
+  s.seek();
+  const d2 = s.next(200, view({ positionMs: pointIn(68), held: (i) => held.has(i), sources: sources(SERVER, 'p') }));
+  assert.deepEqual(d2.cancel, [id]);
+  // A seek to chunk 66 instead would have kept it (66 and 67 are still to come).
+  const t = new StreamingScheduler(TRACK, config, { batchChunks: 40, pipeline: 1 });
+  t.addPeers(['p']);
+  const heldT = new Set(range(0, 30));
+  const e1 = t.next(0, view({ playing: true, held: (i) => heldT.has(i), sources: sources(SERVER, 'p') }));
+  for (const i of [...range(30, 64), 68, 69]) t.chunkArrived(100, e1.assign[0]!.id, i);
+  t.seek();
+  const e2 = t.next(200, view({ positionMs: pointIn(66), held: (i) => heldT.has(i) || (i >= 30 && i < 64) || i >= 68, sources: sources(SERVER, 'p') }));
+  assert.deepEqual(e2.cancel, []);
+});
+
+test('prefetch to play with a request of more than 32 chunks: only its missing chunks are re-sent, with urgencies from the playback point', () => {
+  const s = new StreamingScheduler(TRACK, config, { batchChunks: 40, pipeline: 1 });
+  s.addPeers(['p']);
+  const d1 = s.next(0, view({ startsInMs: 60_000, sources: sources(SERVER, 'p') }));
+  assert.deepEqual(runs(d1).map((r) => r.slice(0, 3)), [['p', 0, 40]]);
+  const held = new Set<number>();
+  for (const i of [...range(0, 36).filter((i) => i !== 33), 37]) {
+    s.chunkArrived(500, d1.assign[0]!.id, i);
+    held.add(i);
+  }
+  const d2 = s.next(1000, view({ playing: true, held: (i) => held.has(i), sources: sources(SERVER, 'p') }));
+  assert.equal(d2.mode, 'comfortable');
+  assert.deepEqual(d2.cancel, [d1.assign[0]!.id]);
+  const urgencyAt = (i: number) => Math.floor(audioTimeAt(TRACK, i * CHUNK) / config.urgencyStepMs);
+  assert.deepEqual(runs(d2), [
+    ['p', 33, 1, urgencyAt(33), '-'],
+    ['p', 36, 1, urgencyAt(36), '-'],
+    ['p', 38, 2, urgencyAt(38), '-'],
+  ]);
+});
