@@ -20,9 +20,27 @@ export interface CachedFile {
  * A pin is counted: a file played by the player and downloaded by the fetcher at once is pinned twice
  * and evictable again only after both unpin. Pins are kept by id, so a file may be pinned before it is
  * added and stays pinned across `remove`/`add`.
+ *
+ * Compact on purpose: the simulator keeps one policy per client with its whole library warmed in
+ * (100 000 clients × ~140 files), so a file is not an object but a slot: its id maps to a slot number
+ * (a small integer, stored unboxed in the map) and the slot's bytes and last play sit in one array of
+ * unboxed doubles, which the garbage collector does not trace. Freed slots are reused.
  */
 export class CachePolicy {
-  private readonly files = new Map<string, CachedFile>();
+  /** Slot of each file, in the order the files were added (the order of `entries()`). */
+  private readonly slots = new Map<string, number>();
+  /**
+   * Per slot: `[2s]` bytes and `[2s + 1]` last play; a free slot's `[2s]` is the next free slot or -1.
+   * A plain array, not a Float64Array: growing it stays in the JS heap (a typed array's off-heap buffer
+   * costs microseconds to allocate, for each growth of each of 100 000 policies). It starts with a
+   * double, popped in the constructor, so that V8 stores its elements as unboxed doubles from the start:
+   * an empty literal would start with small integers (file sizes and warm-up times are), stored tagged
+   * and scanned by the collector.
+   */
+  private readonly rec: number[] = [0.5];
+  /** First free slot, -1 when none. */
+  private freeSlot = -1;
+  /** Pin counts, only for pinned files (few: those played or downloaded now). */
   private readonly pins = new Map<string, number>();
   private usedBytes = 0;
   private limitBytes: number;
@@ -30,6 +48,7 @@ export class CachePolicy {
   /** @param limit the byte limit of the cache */
   constructor(limit: number) {
     this.limitBytes = checkBytes(limit, 'limit');
+    this.rec.pop();
   }
 
   /** Bytes all files take. */
@@ -48,51 +67,57 @@ export class CachePolicy {
 
   /** Number of files. */
   get count(): number {
-    return this.files.size;
+    return this.slots.size;
   }
 
   has(fileId: string): boolean {
-    return this.files.has(fileId);
+    return this.slots.has(fileId);
   }
 
   /** A copy of what the policy knows of `fileId`. */
   get(fileId: string): CachedFile | undefined {
-    const f = this.files.get(fileId);
-    return f && { ...f };
+    const s = this.slots.get(fileId);
+    return s === undefined ? undefined : { fileId, bytes: this.rec[2 * s]!, lastPlayedMs: this.rec[2 * s + 1]! };
   }
 
   /** Adds a file (or replaces what is known of it). */
   add(fileId: string, bytes: number, lastPlayedMs: number): void {
     checkBytes(bytes, 'bytes');
+    // Removed first, so a re-added file goes to the end of the order, as a new one.
     this.remove(fileId);
-    this.files.set(fileId, { fileId, bytes, lastPlayedMs });
+    const s = this.allocSlot();
+    this.rec[2 * s] = bytes;
+    this.rec[2 * s + 1] = lastPlayedMs;
+    this.slots.set(fileId, s);
     this.usedBytes += bytes;
   }
 
   /** The file was played at `nowMs`: it becomes the most recently played. Returns false for an unknown file. */
   touch(fileId: string, nowMs: number): boolean {
-    const f = this.files.get(fileId);
-    if (!f) return false;
-    f.lastPlayedMs = nowMs;
+    const s = this.slots.get(fileId);
+    if (s === undefined) return false;
+    this.rec[2 * s + 1] = nowMs;
     return true;
   }
 
   /** The file now takes `bytes` (a partial file grew). Returns false for an unknown file. */
   resize(fileId: string, bytes: number): boolean {
     checkBytes(bytes, 'bytes');
-    const f = this.files.get(fileId);
-    if (!f) return false;
-    this.usedBytes += bytes - f.bytes;
-    f.bytes = bytes;
+    const s = this.slots.get(fileId);
+    if (s === undefined) return false;
+    this.usedBytes += bytes - this.rec[2 * s]!;
+    this.rec[2 * s] = bytes;
     return true;
   }
 
   /** Forgets a file (deleted). Returns false for an unknown file. Its pins stay. */
   remove(fileId: string): boolean {
-    const f = this.files.get(fileId);
-    if (!f) return false;
-    this.usedBytes -= f.bytes;
-    this.files.delete(fileId);
+    const s = this.slots.get(fileId);
+    if (s === undefined) return false;
+    this.usedBytes -= this.rec[2 * s]!;
+    this.slots.delete(fileId);
+    this.rec[2 * s] = this.freeSlot;
+    this.freeSlot = s;
     return true;
   }
 
@@ -122,23 +147,75 @@ export class CachePolicy {
     checkBytes(incomingBytes, 'incomingBytes');
     let over = this.usedBytes + incomingBytes - this.limitBytes;
     if (over <= 0) return [];
-    const candidates = [...this.files.values()]
-      .filter((f) => !this.pins.has(f.fileId))
-      .sort((a, b) => a.lastPlayedMs - b.lastPlayedMs || (a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0));
+    const rec = this.rec;
+    const pins = this.pins.size > 0 ? this.pins : undefined;
+    // The unpinned files, as ids, slots and last plays, in the map's order.
+    const ids: string[] = [];
+    const slots: number[] = [];
+    const times: number[] = [];
+    let unordered = false;
+    this.slots.forEach((s, fileId) => {
+      if (pins?.has(fileId)) return;
+      const t = rec[2 * s + 1]!;
+      if (t !== t) unordered = true; // NaN
+      ids.push(fileId);
+      slots.push(s);
+      times.push(t);
+    });
+    const n = ids.length;
     const evict: string[] = [];
-    for (const f of candidates) {
-      if (over <= 0) break;
-      evict.push(f.fileId);
-      over -= f.bytes;
+    let k = 0;
+    if (!unordered) {
+      // A total order (times, then ids, which differ): usually one or two files make room, so the
+      // oldest are picked one by one (a pass each) rather than sorting all; past a few the rest is sorted.
+      for (; k < n && over > 0 && k < SELECT_BEFORE_SORT; k++) {
+        let m = k;
+        for (let i = k + 1; i < n; i++) {
+          if (times[i]! < times[m]! || (times[i] === times[m] && ids[i]! < ids[m]!)) m = i;
+        }
+        evict.push(ids[m]!);
+        over -= rec[2 * slots[m]!]!;
+        // Position k is done with: the one there takes the picked one's place.
+        ids[m] = ids[k]!;
+        slots[m] = slots[k]!;
+        times[m] = times[k]!;
+      }
+    }
+    // The rest, sorted: past the first few, or all of them when a last play is NaN. NaN compares as a tie
+    // with anything, so the order is not total and the answer depends on the sort and on its input: all
+    // are then sorted from the map's order with the comparison evictions have always used, so the answer
+    // stays the one it always was.
+    if (k < n && over > 0) {
+      const order: number[] = [];
+      for (let i = k; i < n; i++) order.push(i);
+      order.sort((a, b) => times[a]! - times[b]! || (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0));
+      for (let j = 0; j < order.length && over > 0; j++) {
+        evict.push(ids[order[j]!]!);
+        over -= rec[2 * slots[order[j]!]!]!;
+      }
     }
     return evict;
   }
 
-  /** Every file, in no particular order. */
-  entries(): IterableIterator<Readonly<CachedFile>> {
-    return this.files.values();
+  /** Every file, in no particular order; each a fresh object (later changes do not show in it). */
+  *entries(): IterableIterator<Readonly<CachedFile>> {
+    for (const [fileId, s] of this.slots) yield { fileId, bytes: this.rec[2 * s]!, lastPlayedMs: this.rec[2 * s + 1]! };
+  }
+
+  /** A free slot: the last freed one, or a new one at the end. */
+  private allocSlot(): number {
+    const s = this.freeSlot;
+    if (s >= 0) {
+      this.freeSlot = this.rec[2 * s]!;
+      return s;
+    }
+    this.rec.push(0, 0);
+    return this.rec.length / 2 - 1;
   }
 }
+
+/** Evictions picked by a pass each (n comparisons) before the rest is sorted (about n·log2(n)). */
+const SELECT_BEFORE_SORT = 4;
 
 /**
  * Default cache size for a disk with `freeDiskBytes` free: 10 % of it, capped at 10 GiB, never below

@@ -168,3 +168,233 @@ test('property: after the evictions everything fits unless the rest is pinned, a
     { numRuns: 500 },
   );
 });
+
+test('a freed slot is reused without mixing files up', () => {
+  const p = new CachePolicy(1000);
+  p.add('a', 10, 1);
+  p.add('b', 20, 2);
+  p.add('c', 30, 3);
+  assert.ok(p.remove('b'));
+  assert.ok(!p.remove('b'));
+  p.add('d', 40, 4);
+  p.add('e', 50, 0);
+  assert.equal(p.has('b'), false);
+  assert.equal(p.get('b'), undefined);
+  assert.deepEqual(p.get('a'), { fileId: 'a', bytes: 10, lastPlayedMs: 1 });
+  assert.deepEqual(p.get('c'), { fileId: 'c', bytes: 30, lastPlayedMs: 3 });
+  assert.deepEqual(p.get('d'), { fileId: 'd', bytes: 40, lastPlayedMs: 4 });
+  assert.deepEqual(p.get('e'), { fileId: 'e', bytes: 50, lastPlayedMs: 0 });
+  assert.equal(p.count, 4);
+  assert.equal(p.used, 130);
+  assert.deepEqual([...p.entries()].map((f) => f.fileId).sort(), ['a', 'c', 'd', 'e']);
+  assert.deepEqual(p.evictionsToFit(1000), ['e', 'a', 'c', 'd']);
+});
+
+test('re-adding a file replaces what is known of it', () => {
+  const p = new CachePolicy(100);
+  p.add('a', 10, 1);
+  p.add('b', 20, 2);
+  p.add('a', 5, 3);
+  assert.equal(p.count, 2);
+  assert.equal(p.used, 25);
+  assert.deepEqual(p.get('a'), { fileId: 'a', bytes: 5, lastPlayedMs: 3 });
+  assert.deepEqual(p.evictionsToFit(100), ['b', 'a']);
+  p.remove('a');
+  p.add('a', 7, 0);
+  assert.equal(p.used, 27);
+  assert.deepEqual(p.evictionsToFit(100), ['a', 'b']);
+});
+
+test('get gives a copy', () => {
+  const p = new CachePolicy(100);
+  p.add('a', 10, 1);
+  const got = p.get('a')!;
+  got.bytes = 99;
+  got.lastPlayedMs = 99;
+  assert.deepEqual(p.get('a'), { fileId: 'a', bytes: 10, lastPlayedMs: 1 });
+  assert.equal(p.used, 10);
+});
+
+test('equal last plays are evicted in id order, whatever the order they were added in', () => {
+  const ids = Array.from({ length: 40 }, (_, i) => `f${(i * 17) % 40}`);
+  const p = new CachePolicy(0);
+  for (const [i, id] of ids.entries()) p.add(id, 1, i % 2 === 0 ? 5 : 3);
+  const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const threes = ids.filter((_, i) => i % 2 === 1).sort(byId);
+  const fives = ids.filter((_, i) => i % 2 === 0).sort(byId);
+  assert.deepEqual(p.evictionsToFit(0), [...threes, ...fives]);
+  for (let k = 1; k <= 40; k++) assert.deepEqual(p.evictionsToFit(0).slice(0, k), [...threes, ...fives].slice(0, k));
+  // -0 and 0, and two infinities, are equal times too.
+  const q = new CachePolicy(0);
+  q.add('z', 1, 0);
+  q.add('y', 1, -0);
+  q.add('x', 1, Infinity);
+  q.add('w', 1, Infinity);
+  q.add('v', 1, -Infinity);
+  assert.deepEqual(q.evictionsToFit(0), ['v', 'y', 'z', 'w', 'x']);
+});
+
+test('the byte checks throw the same RangeErrors', () => {
+  assert.throws(() => new CachePolicy(-1), { name: 'RangeError', message: 'limit must be a finite number of bytes >= 0, got -1' });
+  const p = new CachePolicy(10);
+  assert.throws(() => (p.limit = Number.NaN), { name: 'RangeError', message: 'limit must be a finite number of bytes >= 0, got NaN' });
+  assert.throws(() => p.add('a', Infinity, 0), { name: 'RangeError', message: 'bytes must be a finite number of bytes >= 0, got Infinity' });
+  assert.equal(p.has('a'), false);
+  p.add('a', 1, 0);
+  assert.throws(() => p.resize('a', -2), { name: 'RangeError', message: 'bytes must be a finite number of bytes >= 0, got -2' });
+  assert.throws(() => p.resize('unknown', -2), RangeError);
+  assert.throws(() => p.evictionsToFit(-1), { name: 'RangeError', message: 'incomingBytes must be a finite number of bytes >= 0, got -1' });
+  assert.equal(p.used, 1);
+  assert.equal(p.limit, 10);
+});
+
+/** The policy as it was first written (a map of objects, sorted on each eviction): the behaviour to keep. */
+class ReferencePolicy {
+  readonly files = new Map<string, { fileId: string; bytes: number; lastPlayedMs: number }>();
+  readonly pins = new Map<string, number>();
+  used = 0;
+  constructor(public limit: number) {}
+  add(fileId: string, bytes: number, lastPlayedMs: number): void {
+    this.remove(fileId);
+    this.files.set(fileId, { fileId, bytes, lastPlayedMs });
+    this.used += bytes;
+  }
+  touch(fileId: string, nowMs: number): boolean {
+    const f = this.files.get(fileId);
+    if (f) f.lastPlayedMs = nowMs;
+    return f !== undefined;
+  }
+  resize(fileId: string, bytes: number): boolean {
+    const f = this.files.get(fileId);
+    if (!f) return false;
+    this.used += bytes - f.bytes;
+    f.bytes = bytes;
+    return true;
+  }
+  remove(fileId: string): boolean {
+    const f = this.files.get(fileId);
+    if (!f) return false;
+    this.used -= f.bytes;
+    this.files.delete(fileId);
+    return true;
+  }
+  pin(fileId: string): void {
+    this.pins.set(fileId, (this.pins.get(fileId) ?? 0) + 1);
+  }
+  unpin(fileId: string): void {
+    const n = this.pins.get(fileId) ?? 0;
+    if (n <= 1) this.pins.delete(fileId);
+    else this.pins.set(fileId, n - 1);
+  }
+  evictionsToFit(incomingBytes: number): string[] {
+    let over = this.used + incomingBytes - this.limit;
+    if (over <= 0) return [];
+    const candidates = [...this.files.values()]
+      .filter((f) => !this.pins.has(f.fileId))
+      .sort((a, b) => a.lastPlayedMs - b.lastPlayedMs || (a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0));
+    const evict: string[] = [];
+    for (const f of candidates) {
+      if (over <= 0) break;
+      evict.push(f.fileId);
+      over -= f.bytes;
+    }
+    return evict;
+  }
+}
+
+type RefOp =
+  | { kind: 'add'; id: number; bytes: number; at: number }
+  | { kind: 'touch'; id: number; at: number }
+  | { kind: 'resize'; id: number; bytes: number }
+  | { kind: 'remove'; id: number }
+  | { kind: 'pin'; id: number }
+  | { kind: 'unpin'; id: number }
+  | { kind: 'evict'; bytes: number; apply: boolean }
+  | { kind: 'limit'; bytes: number };
+
+// Few distinct times, so ties are common; and the odd ones (NaN compares as a tie with anything).
+const atArb = fc.oneof(
+  { weight: 8, arbitrary: fc.integer({ min: -3, max: 6 }) },
+  { weight: 1, arbitrary: fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 0.5) },
+);
+const bytesArb = fc.oneof({ weight: 8, arbitrary: fc.nat(50) }, { weight: 1, arbitrary: fc.constantFrom(-0, 0.25, 1e-9) });
+const refOpArb = (ids: number): fc.Arbitrary<RefOp> =>
+  fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('add' as const), id: fc.nat(ids), bytes: bytesArb, at: atArb }) },
+    fc.record({ kind: fc.constant('touch' as const), id: fc.nat(ids), at: atArb }),
+    fc.record({ kind: fc.constant('resize' as const), id: fc.nat(ids), bytes: bytesArb }),
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('remove' as const), id: fc.nat(ids) }) },
+    fc.record({ kind: fc.constant('pin' as const), id: fc.nat(ids) }),
+    fc.record({ kind: fc.constant('unpin' as const), id: fc.nat(ids) }),
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('evict' as const), bytes: fc.nat(300), apply: fc.boolean() }) },
+    fc.record({ kind: fc.constant('limit' as const), bytes: fc.nat(600) }),
+  );
+
+function checkAgainstReference(limit: number, ops: readonly RefOp[], ids: number): void {
+  const p = new CachePolicy(limit);
+  const ref = new ReferencePolicy(limit);
+  for (const op of ops) {
+    const id = 'id' in op ? `f${op.id}` : '';
+    switch (op.kind) {
+      case 'add':
+        p.add(id, op.bytes, op.at);
+        ref.add(id, op.bytes, op.at);
+        break;
+      case 'touch':
+        assert.equal(p.touch(id, op.at), ref.touch(id, op.at));
+        break;
+      case 'resize':
+        assert.equal(p.resize(id, op.bytes), ref.resize(id, op.bytes));
+        break;
+      case 'remove':
+        assert.equal(p.remove(id), ref.remove(id));
+        break;
+      case 'pin':
+        p.pin(id);
+        ref.pin(id);
+        break;
+      case 'unpin':
+        p.unpin(id);
+        ref.unpin(id);
+        break;
+      case 'evict': {
+        const evicted = p.evictionsToFit(op.bytes);
+        assert.deepEqual(evicted, ref.evictionsToFit(op.bytes));
+        if (op.apply) for (const fileId of evicted) assert.ok(p.remove(fileId) && ref.remove(fileId));
+        break;
+      }
+      case 'limit':
+        p.limit = op.bytes;
+        ref.limit = op.bytes;
+        break;
+    }
+    assert.equal(p.used, ref.used);
+    assert.equal(p.count, ref.files.size);
+    assert.equal(p.limit, ref.limit);
+  }
+  // In the end, everything the policy knows, file by file.
+  assert.deepEqual(
+    [...p.entries()].map((f) => ({ ...f })),
+    [...ref.files.values()].map((f) => ({ ...f })),
+  );
+  for (let i = 0; i <= ids; i++) {
+    const fileId = `f${i}`;
+    assert.equal(p.has(fileId), ref.files.has(fileId));
+    assert.deepEqual(p.get(fileId), ref.files.has(fileId) ? { ...ref.files.get(fileId)! } : undefined);
+    assert.equal(p.isPinned(fileId), ref.pins.has(fileId));
+  }
+}
+
+test('property: the same answers as the plain map-and-sort policy, for any sequence of operations', () => {
+  fc.assert(
+    fc.property(fc.nat(400), fc.array(refOpArb(25), { maxLength: 200 }), (limit, ops) => checkAgainstReference(limit, ops, 25)),
+    { numRuns: 1000 },
+  );
+});
+
+test('many files: thousands added, touched, removed and evicted give the same answers as the plain policy', () => {
+  fc.assert(
+    fc.property(fc.nat(20_000), fc.array(refOpArb(3000), { minLength: 3000, maxLength: 6000 }), (limit, ops) => checkAgainstReference(limit, ops, 3000)),
+    { numRuns: 10 },
+  );
+});
