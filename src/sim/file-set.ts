@@ -1,9 +1,9 @@
 /**
- * A compact set of small non-negative integers (the simulator's file numbers): open addressing
- * with linear probing in one Int32Array, at most half full. The world keeps one per client for
- * the files its cache holds complete, so the question every overlay query asks a client ("do you
- * hold this file complete?") reads one small array instead of two Maps — a flood asks it of
- * thousands of clients, and the Maps' scattered memory was a fifth of the simulator's time.
+ * A compact set of small non-negative integers: open addressing with linear probing in one
+ * Int32Array, at most half full. The world keeps one per file for the clients whose cache holds it
+ * complete, so the question every overlay query asks a client ("do you hold this file complete?")
+ * reads one small array instead of two Maps — a flood asks it of thousands of clients, and the
+ * Maps' scattered memory was a fifth of the simulator's time.
  */
 export class FileSet {
   /** Value + 1 per cell, 0 for an empty cell. */

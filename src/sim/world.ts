@@ -40,6 +40,7 @@ const SRC_SERVER = 1;
 /** Listener marks (prefetch, 30 s / 10 s, leaving) are this close at worst, ms. */
 const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
+const NO_HOLDERS = new FileSet();
 /** Fields of a client's flood state (World.floodState). */
 const F_SEEN = 0;
 const F_MARK = 1;
@@ -148,11 +149,10 @@ interface Client {
   /** Chunk bitmaps of files in the cache that are not complete. */
   partial: Map<number, Uint8Array>;
   /**
-   * Files the cache holds complete (in `cache` and not in `partial`): an index of the two kept in
-   * step with them (warm-up, completion, eviction), read by every overlay query and upload; the
-   * invariant checks compare its size with theirs.
+   * How many files the cache holds complete (in `cache` and not in `partial`); which ones is in the
+   * world's per-file index (`World.holdersOf`). The invariant checks compare it with the cache.
    */
-  complete: FileSet;
+  completeCount: number;
   /** Which source brought each chunk of a file downloaded in this session (track-fetcher.sources), while a play or download needs it. */
   srcs: Map<number, Uint8Array>;
   neighbours: Neighbours;
@@ -230,12 +230,19 @@ export class World {
   private readonly floodState: Float64Array;
   private floodNumber = 0;
   /**
-   * Per client, its overlay core and its index of complete files, as dense arrays: a flood visits
-   * thousands of clients, and reading these two straight from here rather than through each
-   * client's object saves memory accesses scattered over the heap on every visit.
+   * Per client, its overlay core, as a dense array: a flood visits thousands of clients, and
+   * reading it straight from here rather than through each client's object saves memory accesses
+   * scattered over the heap on every visit.
    */
   private readonly searchOf: OverlaySearch[] = [];
-  private readonly completeOf: FileSet[] = [];
+  /**
+   * Per file, the clients whose cache holds it complete: the index every overlay query ("do you
+   * hold this file complete?") and every upload reads, kept in step with the caches (warm-up,
+   * completion, eviction). Per file rather than per client, so that a flood, which asks the
+   * question of a thousand clients or more about one file, reads one table that stays in the CPU's
+   * cache instead of one scattered table per client.
+   */
+  private readonly holdersOf: (FileSet | undefined)[] = [];
   private nextReq = 1;
   readonly stats: WorldStats = {
     played: { server: 0, peer: 0, cache: 0 },
@@ -310,7 +317,7 @@ export class World {
         const bytes = this.catalog.bytesOf(file);
         if (c.cache.used + bytes > c.cache.limit) break;
         c.cache.add(id, bytes, -1 - i);
-        c.complete.add(file);
+        this.addComplete(c, file);
         // The tracker remembers who played what lately (announces happen on plays).
         this.tracker.announce(id, c.id);
       }
@@ -341,7 +348,7 @@ export class World {
       listenUntil: 0,
       cache: new CachePolicy(this.pop.cacheBytes[u]!),
       partial: new Map(),
-      complete: new FileSet(this.pop.librarySize(u)),
+      completeCount: 0,
       srcs: new Map(),
       neighbours: new Neighbours(config),
       targets: null,
@@ -358,7 +365,6 @@ export class World {
     };
     this.clients[u] = c;
     this.searchOf[u] = c.search;
-    this.completeOf[u] = c.complete;
     return c;
   }
 
@@ -461,7 +467,19 @@ export class World {
   }
 
   private isComplete(c: Client, file: number): boolean {
-    return c.complete.has(file);
+    return this.holdersOf[file]?.has(c.u) === true;
+  }
+
+  /** The client's cache now holds `file` complete. */
+  private addComplete(c: Client, file: number): void {
+    const holders = (this.holdersOf[file] ??= new FileSet());
+    if (holders.has(c.u)) return;
+    holders.add(c.u);
+    c.completeCount++;
+  }
+
+  private dropComplete(c: Client, file: number): void {
+    if (this.holdersOf[file]?.delete(c.u)) c.completeCount--;
   }
 
   private startPlay(c: Client, entry: QEntry, access: 'random' | 'sequential'): void {
@@ -721,7 +739,7 @@ export class World {
     c.cache.remove(id);
     const file = this.fileOfId(id);
     c.partial.delete(file);
-    c.complete.delete(file);
+    this.dropComplete(c, file);
   }
 
   private pump(d: Download): void {
@@ -949,7 +967,7 @@ export class World {
     if (complete) for (let i = 0; i < d.held.length; i++) if (!d.held[i]) { complete = false; break; }
     if (complete) {
       c.partial.delete(d.file);
-      c.complete.add(d.file);
+      this.addComplete(c, d.file);
       this.finishDownload(d);
       // peer-services.announce: a client that downloaded a file it plays reports it.
       this.tracker.announce(this.fileId(d.file), c.id);
@@ -1231,6 +1249,14 @@ export class World {
    * arrival times as the copies are sent, and the client takes it in after the queue of the other
    * queries is empty, instead of every copy going through the time-ordered queue. Answers do not
    * change any client's dedup memory, so they are routed last, in their own time order.
+   *
+   * Such a last-hop client's core is asked only for its answer (`answerFor`), not to admit the
+   * query into its dedup memory: within a flood that happens at one instant, the first copy of a
+   * fresh query id is always admitted (`floodState` is the duplicate check), and what the memory
+   * would keep of it is never read again (the client forwards nothing, and its answer goes straight
+   * to the neighbour the copy came from, so it needs no route back). Skipping it leaves every
+   * decision the same and saves a scattered memory write at each of the thousand or more clients a
+   * flood reaches; the forwarders, whose memory routes the answers back, still admit the query.
    */
   private searchFlood(c: Client, fileId: string): { queryId: number; peers: number[] } | null {
     const now = this.engine.now();
@@ -1268,7 +1294,8 @@ export class World {
     const peers: number[] = [];
     const file = this.fileOfId(fileId);
     const clients = this.clients;
-    const completeOf = this.completeOf;
+    // No holder at all: nobody answers (the flood still runs: forwarders remember the query).
+    const holders = this.holdersOf[file] ?? NO_HOLDERS;
     const searchOf = this.searchOf;
     // Links do not change during the flood (one instant), and they are symmetric: every message
     // goes to an online neighbour of its sender, which has the sender as a neighbour.
@@ -1285,7 +1312,7 @@ export class World {
       const search = searchOf[toU]!;
       if (!search.admitQuery(clients[fromU]!.id, queryId, hops)) continue;
       const to = clients[toU]!;
-      if (completeOf[toU]!.has(file)) {
+      if (holders.has(toU)) {
         const at = t + this.rtt(toU, fromU) / 2;
         if (at <= deadline) fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, to.self));
       }
@@ -1330,11 +1357,9 @@ export class World {
       const b = 4 * y;
       const fromU = st[b + F_FROM]!;
       st[b + F_SEEN] = flood;
-      const search = searchOf[y]!;
-      if (!search.admitQuery(clients[fromU]!.id, queryId, 1)) continue;
-      if (!completeOf[y]!.has(file)) continue;
+      if (!holders.has(y)) continue;
       const at = st[b + F_AT]! + this.rtt(y, fromU) / 2;
-      if (at <= deadline) fq.push(at, y, fromU, 0, search.answerFor(queryId, fileIdOfMsg, 1, clients[y]!.self));
+      if (at <= deadline) fq.push(at, y, fromU, 0, searchOf[y]!.answerFor(queryId, fileIdOfMsg, 1, clients[y]!.self));
     }
     // Answers: routed back along the path; the searcher records them in order of arrival.
     while (fq.pop()) {
@@ -1371,7 +1396,7 @@ export class World {
 
   /** Every client's cache, online or not (they keep it). */
   forEachCache(fn: (id: string, used: number, limit: number, indexed: boolean) => void): void {
-    for (const c of this.clients) if (c) fn(c.id, c.cache.used, c.cache.limit, c.complete.size === c.cache.count - c.partial.size);
+    for (const c of this.clients) if (c) fn(c.id, c.cache.used, c.cache.limit, c.completeCount === c.cache.count - c.partial.size);
   }
 
   searchStats(): { searches: number; foundAt1: number; foundAt2: number; notFound: number } {
