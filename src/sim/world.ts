@@ -81,6 +81,15 @@ interface Job {
 interface Pair {
   jobs: Job[];
   active: Job | null;
+  /**
+   * Requests on their way to the source, sent while it was serving this downloader a chunk of the
+   * same file, in the order sent (= order of arrival: one RTT per pair). Their arrival would only
+   * queue them behind the active job (the downloader holds the uploader's slot, and the file is
+   * complete and pinned there), so it is not an event of its own: they join `jobs` when the active
+   * job ends (those arrived by then), or become arrival events again if the pair stops serving
+   * first. Empty whenever `active` is null. (About a fifth of all events were such arrivals.)
+   */
+  transit: Req[];
 }
 
 interface Req {
@@ -94,6 +103,8 @@ interface Req {
   job: Job | null;
   /** Cancelled or ended: late events for it are ignored. */
   over: boolean;
+  /** When it reaches its source. */
+  arriveAt: number;
 }
 
 interface Download {
@@ -847,28 +858,66 @@ export class World {
   private send(d: Download, id: number, source: string, first: number, count: number, urgency: number): void {
     const c = d.c;
     const src = source === SERVER ? -1 : Number(source);
-    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false };
-    d.requests.set(id, r);
     const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
-    this.engine.after(rtt, () => {
-      if (r.over) return;
-      if (src < 0) this.apReceive(r);
-      else this.peerReceive(this.clients[src]!, r);
-    });
+    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false, arriveAt: this.engine.now() + rtt };
+    d.requests.set(id, r);
+    const pair = src < 0 ? this.apServing.get(c.u) : this.clients[src]!.serving.get(c.u);
+    if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.req.d.file === d.file)) pair.transit.push(r);
+    else this.engine.at(r.arriveAt, () => this.arrive(r));
   }
 
-  private apReceive(r: Req): void {
+  /** A request reaches its source. */
+  private arrive(r: Req): void {
+    if (r.over) return;
+    if (r.source < 0) this.apReceive(r, true);
+    else this.peerReceive(this.clients[r.source]!, r, true);
+  }
+
+  /** The requests of a pair's `transit` that arrived by now join its jobs (the active job just ended). */
+  private admitTransit(from: number, pair: Pair): void {
+    const now = this.engine.now();
+    const transit = pair.transit;
+    let k = 0;
+    for (; k < transit.length; k++) {
+      const r = transit[k]!;
+      if (r.arriveAt > now) break;
+      if (r.over) continue;
+      if (from === this.apNode) this.apReceive(r, false);
+      else this.peerReceive(this.clients[from]!, r, false);
+    }
+    transit.splice(0, k);
+  }
+
+  /**
+   * The pair stops serving: requests still on their way arrive as events of their own; those that
+   * arrived by now (they would be among its jobs) go to `arrived`, or are dropped as its jobs are.
+   */
+  private releaseTransit(pair: Pair, arrived?: (r: Req) => void): void {
+    const now = this.engine.now();
+    for (const r of pair.transit) {
+      if (r.over) continue;
+      if (r.arriveAt > now) this.engine.at(r.arriveAt, () => this.arrive(r));
+      else arrived?.(r);
+    }
+    pair.transit.length = 0;
+  }
+
+  /** The AP takes a request (`start`: and starts serving it if idle; false while it picks its next job). */
+  private apReceive(r: Req, start: boolean): void {
     const u = r.d.c.u;
     let pair = this.apServing.get(u);
-    if (!pair) this.apServing.set(u, (pair = { jobs: [], active: null }));
+    if (!pair) this.apServing.set(u, (pair = { jobs: [], active: null, transit: [] }));
     const job: Job = { req: r, flow: null };
     r.job = job;
     pair.jobs.push(job);
-    if (!pair.active) this.startNext(this.apNode, u, pair);
+    if (start && !pair.active) this.startNext(this.apNode, u, pair);
   }
 
-  /** peer-node.serve: only complete files, at most `maxUploads` peers at once, a short wait queue. */
-  private peerReceive(up: Client, r: Req): void {
+  /**
+   * peer-node.serve: only complete files, at most `maxUploads` peers at once, a short wait queue
+   * (`start` as in {@link apReceive}).
+   */
+  private peerReceive(up: Client, r: Req, start: boolean): void {
     const c = r.d.c;
     const now = this.engine.now();
     if (!up.online || !up.neighbours.has(c.id) || !this.isComplete(up, r.d.file)) {
@@ -881,17 +930,21 @@ export class World {
       return;
     }
     let pair = up.serving.get(c.u);
-    if (!pair) up.serving.set(c.u, (pair = { jobs: [], active: null }));
+    if (!pair) up.serving.set(c.u, (pair = { jobs: [], active: null, transit: [] }));
     const job: Job = { req: r, flow: null };
     r.job = job;
     up.cache.pin(this.fileId(r.d.file));
     pair.jobs.push(job);
-    if (grant === 'granted' && !pair.active) this.startNext(up.u, c.u, pair);
+    if (start && grant === 'granted' && !pair.active) this.startNext(up.u, c.u, pair);
   }
 
   /** Starts the most urgent waiting job of a pair as a flow (or frees the slot when none waits). */
   private startNext(from: number, to: number, pair: Pair): void {
     if (pair.active) return;
+    if (pair.transit.length > 0) {
+      this.admitTransit(from, pair);
+      if (pair.jobs.length === 0) this.releaseTransit(pair);
+    }
     if (pair.jobs.length === 0) {
       this.pairIdle(from, to);
       return;
@@ -1009,6 +1062,7 @@ export class World {
       up?.cache.unpin(this.fileId(j.req.d.file));
       this.failReq(j.req);
     }
+    this.releaseTransit(pair, (r) => this.failReq(r));
     pair.jobs.length = 0;
     pair.active = null;
     const first = jobs[0];
@@ -1083,6 +1137,7 @@ export class World {
           x.cache.unpin(this.fileId(j.req.d.file));
           j.req.job = null;
         }
+        this.releaseTransit(pair);
         pair.jobs.length = 0;
         pair.active = null;
         this.pairIdle(x.u, y.u);
