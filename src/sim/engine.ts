@@ -1,6 +1,6 @@
 /**
- * The simulator's discrete-event engine (issue 5 item 1): a virtual clock and a binary heap of
- * events keyed by (time, sequence), so events at the same instant fire in the order they were
+ * The simulator's discrete-event engine (issue 5 item 1): a virtual clock and a heap of events
+ * keyed by (time, sequence), so events at the same instant fire in the order they were
  * scheduled and a run is deterministic. Randomness comes in named streams, each a
  * {@link seededRng} of the run's seed and the stream's name, so adding draws to one part of the
  * model does not shift the draws of another.
@@ -15,21 +15,38 @@ export interface SimEvent {
 }
 
 /**
+ * An object that is its own event: a flow's next delivery, a download's wake-up, a play's timer, a
+ * request's arrival. The engine keeps the sequence number of its pending schedule in it, so
+ * (re)scheduling it allocates nothing — these are most of a run's events, and an event object
+ * and a closure per schedule were most of what the garbage collector had to copy.
+ */
+export interface Timer {
+  /** Sequence number of its pending schedule; -1 when none. Set by the engine only (start with -1). */
+  timerSeq: number;
+}
+
+/** What fires a timer, shared by all timers of a kind (so it allocates nothing per schedule). */
+export type TimerHandler<T extends Timer> = (timer: T) => void;
+
+/**
  * The event queue and the virtual clock.
  *
  * The queue is a 4-ary heap whose keys sit in typed arrays in heap order (time, then sequence),
  * beside the events themselves: a sift compares numbers next to each other in memory instead of
  * reading event objects scattered over the heap (with hundreds of thousands of events pending,
- * those reads were a tenth of a big run's time). Cancelled events stay in the heap until popped,
- * unless they outnumber the live ones: then the heap is rebuilt without them. The order events
- * fire in depends only on their (time, sequence) keys, never on the heap's layout.
+ * those reads were a tenth of a big run's time). An entry is a {@link SimEvent} or a
+ * {@link Timer} with its handler. Cancelled events and superseded timer schedules stay in the
+ * heap until popped, unless they outnumber the live ones: then the heap is rebuilt without them.
+ * The order events fire in depends only on their (time, sequence) keys, never on the heap's layout.
  */
 export class Engine implements Clock {
   private keyAt = new Float64Array(1024);
   private keySeq = new Float64Array(1024);
-  private evs: (SimEvent | null)[] = [];
+  /** Per entry, the event or timer, and the timer's handler (null for an event). */
+  private targets: (SimEvent | Timer | null)[] = [];
+  private handlers: (TimerHandler<Timer> | null)[] = [];
   private size = 0;
-  /** Cancelled events still in the heap. */
+  /** Cancelled or superseded entries still in the heap. */
   private dead = 0;
   private seq = 0;
   private t = 0;
@@ -42,7 +59,7 @@ export class Engine implements Clock {
     return this.t;
   }
 
-  /** Events scheduled and not yet fired or discarded (cancelled ones count until dropped). */
+  /** Entries in the queue, fired or discarded ones excepted (cancelled ones count until dropped). */
   get pending(): number {
     return this.size;
   }
@@ -51,8 +68,7 @@ export class Engine implements Clock {
   at(at: number, fn: () => void): SimEvent {
     const t = at > this.t ? at : this.t;
     const e: SimEvent = { at: t, seq: this.seq++, fn };
-    if (this.size === this.keyAt.length) this.grow();
-    this.siftUp(this.size++, t, e.seq, e);
+    this.push(t, e.seq, e, null);
     return e;
   }
 
@@ -64,26 +80,66 @@ export class Engine implements Clock {
   cancel(e: SimEvent | null | undefined): void {
     if (!e || e.fn === null) return;
     e.fn = null;
-    this.dead++;
-    if (this.dead > 4096 && 2 * this.dead > this.size) this.dropCancelled();
+    this.died();
+  }
+
+  /**
+   * Fires `handler(timer)` at time `at` (never before now), in place of the timer's pending
+   * schedule if it has one. The same (time, sequence) order as {@link at}: a timer scheduled
+   * between two events fires between them at equal times.
+   */
+  schedule<T extends Timer>(timer: T, at: number, handler: TimerHandler<T>): void {
+    if (timer.timerSeq >= 0) this.died();
+    const t = at > this.t ? at : this.t;
+    const seq = this.seq++;
+    timer.timerSeq = seq;
+    this.push(t, seq, timer, handler as TimerHandler<Timer>);
+  }
+
+  /** Drops the timer's pending schedule, if any. */
+  unschedule(timer: Timer): void {
+    if (timer.timerSeq < 0) return;
+    timer.timerSeq = -1;
+    this.died();
+  }
+
+  /** Whether the timer has a pending schedule. */
+  scheduled(timer: Timer): boolean {
+    return timer.timerSeq >= 0;
   }
 
   /** Fires events in order until the next one lies after `until` (the clock then stands at `until`). */
   runUntil(until: number): void {
     while (this.size > 0) {
       // Read through `this`: an event may have grown (replaced) the arrays.
-      if (this.keyAt[0]! > until) break;
-      const top = this.evs[0]!;
+      const at = this.keyAt[0]!;
+      if (at > until) break;
+      const seq = this.keySeq[0]!;
+      const target = this.targets[0]!;
+      const handler = this.handlers[0]!;
       this.popTop();
-      const fn = top.fn;
-      if (fn === null) {
-        this.dead--;
-        continue;
+      if (handler === null) {
+        const e = target as SimEvent;
+        const fn = e.fn;
+        if (fn === null) {
+          this.dead--;
+          continue;
+        }
+        this.t = at;
+        e.fn = null;
+        this.events++;
+        fn();
+      } else {
+        const timer = target as Timer;
+        if (timer.timerSeq !== seq) {
+          this.dead--;
+          continue;
+        }
+        this.t = at;
+        timer.timerSeq = -1;
+        this.events++;
+        handler(timer);
       }
-      this.t = top.at;
-      top.fn = null;
-      this.events++;
-      fn();
     }
     if (until > this.t) this.t = until;
   }
@@ -93,40 +149,61 @@ export class Engine implements Clock {
     return seededRng(hashString(name, this.seed));
   }
 
-  /** Puts event `e` with key (`t`, `s`) into the hole at `i`, moving parents down past it. */
-  private siftUp(i: number, t: number, s: number, e: SimEvent): void {
+  /** One more dead entry in the heap; rebuilds the heap when they are the majority. */
+  private died(): void {
+    this.dead++;
+    if (this.dead > 4096 && 2 * this.dead > this.size) this.dropDead();
+  }
+
+  private live(k: number): boolean {
+    const target = this.targets[k]!;
+    return this.handlers[k] === null ? (target as SimEvent).fn !== null : (target as Timer).timerSeq === this.keySeq[k];
+  }
+
+  private push(t: number, seq: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
+    if (this.size === this.keyAt.length) this.grow();
+    this.siftUp(this.size++, t, seq, target, handler);
+  }
+
+  /** Puts an entry with key (`t`, `s`) into the hole at `i`, moving parents down past it. */
+  private siftUp(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
     const keyAt = this.keyAt;
     const keySeq = this.keySeq;
-    const evs = this.evs;
+    const targets = this.targets;
+    const handlers = this.handlers;
     while (i > 0) {
       const p = (i - 1) >> 2;
       const pt = keyAt[p]!;
       if (t > pt || (t === pt && s > keySeq[p]!)) break;
       keyAt[i] = pt;
       keySeq[i] = keySeq[p]!;
-      evs[i] = evs[p]!;
+      targets[i] = targets[p]!;
+      handlers[i] = handlers[p]!;
       i = p;
     }
     keyAt[i] = t;
     keySeq[i] = s;
-    evs[i] = e;
+    targets[i] = target;
+    handlers[i] = handler;
   }
 
   /** Removes the root: the last entry sinks from the root to its place. */
   private popTop(): void {
     const n = --this.size;
-    const evs = this.evs;
-    const last = evs[n]!;
-    evs[n] = null;
+    const target = this.targets[n]!;
+    const handler = this.handlers[n]!;
+    this.targets[n] = null;
+    this.handlers[n] = null;
     if (n === 0) return;
-    this.siftDown(0, this.keyAt[n]!, this.keySeq[n]!, last, n);
+    this.siftDown(0, this.keyAt[n]!, this.keySeq[n]!, target, handler, n);
   }
 
-  /** Puts `e` with key (`t`, `s`) into the hole at `i` of a heap of `n` entries, moving smaller children up. */
-  private siftDown(i: number, t: number, s: number, e: SimEvent, n: number): void {
+  /** Puts an entry with key (`t`, `s`) into the hole at `i` of a heap of `n` entries, moving smaller children up. */
+  private siftDown(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null, n: number): void {
     const keyAt = this.keyAt;
     const keySeq = this.keySeq;
-    const evs = this.evs;
+    const targets = this.targets;
+    const handlers = this.handlers;
     for (;;) {
       const first = 4 * i + 1;
       if (first >= n) break;
@@ -145,31 +222,37 @@ export class Engine implements Clock {
       if (t < ct || (t === ct && s < cs)) break;
       keyAt[i] = ct;
       keySeq[i] = cs;
-      evs[i] = evs[c]!;
+      targets[i] = targets[c]!;
+      handlers[i] = handlers[c]!;
       i = c;
     }
     keyAt[i] = t;
     keySeq[i] = s;
-    evs[i] = e;
+    targets[i] = target;
+    handlers[i] = handler;
   }
 
-  /** Rebuilds the heap from its live events (bottom-up). */
-  private dropCancelled(): void {
+  /** Rebuilds the heap from its live entries (bottom-up). */
+  private dropDead(): void {
     const keyAt = this.keyAt;
     const keySeq = this.keySeq;
-    const evs = this.evs;
+    const targets = this.targets;
+    const handlers = this.handlers;
     let n = 0;
     for (let k = 0; k < this.size; k++) {
-      const e = evs[k]!;
-      if (e.fn === null) continue;
+      if (!this.live(k)) continue;
       keyAt[n] = keyAt[k]!;
       keySeq[n] = keySeq[k]!;
-      evs[n++] = e;
+      targets[n] = targets[k]!;
+      handlers[n++] = handlers[k]!;
     }
-    for (let k = n; k < this.size; k++) evs[k] = null;
+    for (let k = n; k < this.size; k++) {
+      targets[k] = null;
+      handlers[k] = null;
+    }
     this.size = n;
     this.dead = 0;
-    for (let i = (n - 2) >> 2; i >= 0; i--) this.siftDown(i, keyAt[i]!, keySeq[i]!, evs[i]!, n);
+    for (let i = (n - 2) >> 2; i >= 0; i--) this.siftDown(i, keyAt[i]!, keySeq[i]!, targets[i]!, handlers[i]!, n);
   }
 
   private grow(): void {

@@ -18,14 +18,14 @@
  *   is stored) and per client to the AP; a flow starts one one-way delay after the uploader began
  *   serving (the first byte travels), and a connection costs {@link CONNECT_RTTS} round trips.
  */
-import type { Engine, SimEvent } from './engine.ts';
+import type { Engine, Timer } from './engine.ts';
 import { mix32 } from './engine.ts';
 
 /** TCP handshake (1 RTT) + TLS 1.3 (1 RTT) + our hello (0.5 RTT). */
 export const CONNECT_RTTS = 2.5;
 
-/** One transfer. */
-export interface Flow {
+/** One transfer; it is its own delivery event ({@link Timer}). */
+export interface Flow extends Timer {
   readonly from: number;
   readonly to: number;
   /** Bytes of each unit but the last, and of all units. */
@@ -42,7 +42,6 @@ export interface Flow {
   completed: number;
   doneTimes: number[];
   step: number;
-  event: SimEvent | null;
   active: boolean;
   /** Units done since the last report, with their completion times; `end` once the last unit is in. */
   onUnits: (first: number, times: readonly number[], end: boolean) => void;
@@ -86,7 +85,7 @@ export class Network {
   start(from: number, to: number, unitBytes: number, totalBytes: number, step: number, onUnits: Flow['onUnits']): Flow {
     const now = this.engine.now();
     const units = Math.max(1, Math.ceil(totalBytes / unitBytes));
-    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], step: Math.max(1, step), event: null, active: true, onUnits };
+    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], step: Math.max(1, step), timerSeq: -1, active: true, onUnits };
     if (from === this.opts.apNode) this.apFlows++;
     else (this.upFlows[from] ??= []).push(f);
     (this.downFlows[to] ??= []).push(f);
@@ -148,7 +147,7 @@ export class Network {
 
   private update(f: Flow, now: number): void {
     const rate = this.shareOf(f);
-    if (rate === f.rate && f.event !== null) return;
+    if (rate === f.rate && f.timerSeq >= 0) return;
     this.settle(f, now);
     f.rate = rate;
     this.schedule(f, now);
@@ -172,17 +171,19 @@ export class Network {
 
   /** The next report: when unit `reported + step` (or the last) completes at the current rate. */
   private schedule(f: Flow, now: number): void {
-    this.engine.cancel(f.event);
-    f.event = null;
-    if (!(f.rate > 0)) return;
+    if (!(f.rate > 0)) {
+      this.engine.unschedule(f);
+      return;
+    }
     const target = Math.min(f.units, Math.max(f.completed + 1, f.reported + f.step));
     const end = Math.min(f.totalBytes, target * f.unitBytes);
     const at = now + Math.max(0, end - f.sent) / f.rate;
-    f.event = this.engine.at(at, () => this.fire(f));
+    this.engine.schedule(f, at, this.fireFlow);
   }
 
+  private readonly fireFlow = (f: Flow): void => this.fire(f);
+
   private fire(f: Flow): void {
-    f.event = null;
     if (!f.active) return;
     const now = this.engine.now();
     this.settle(f, now);
@@ -215,8 +216,7 @@ export class Network {
 
   private remove(f: Flow): void {
     f.active = false;
-    this.engine.cancel(f.event);
-    f.event = null;
+    this.engine.unschedule(f);
     if (f.from === this.opts.apNode) this.apFlows--;
     else removeFrom(this.upFlows[f.from], f);
     removeFrom(this.downFlows[f.to], f);

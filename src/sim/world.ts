@@ -28,7 +28,7 @@ import { StreamingScheduler, SERVER, newApRequestCounters, type StreamMode, type
 import { Tracker } from '../core/tracker.ts';
 import { randomInt, seededRng, type Rng } from '../core/clock.ts';
 import type { PeerAddress } from '../protocol/messages.ts';
-import { mix32, type Engine, type SimEvent } from './engine.ts';
+import { mix32, type Engine, type SimEvent, type Timer } from './engine.ts';
 import { Network, pairRttMs, CONNECT_RTTS, type Flow } from './network.ts';
 import { FileSet } from './file-set.ts';
 import { Catalog, Population, WORKLOAD, activityAt, exponential, nextLogin, onlineShareAt, sessionLength } from './workload.ts';
@@ -92,7 +92,8 @@ interface Pair {
   transit: Req[];
 }
 
-interface Req {
+/** A chunk request; it is its own arrival event ({@link Timer}). */
+interface Req extends Timer {
   id: number;
   /** -1: the AP. */
   source: number;
@@ -107,7 +108,8 @@ interface Req {
   arriveAt: number;
 }
 
-interface Download {
+/** A file downloading; it is its own wake-up event ({@link Timer}): the scheduler's `wakeAt`. */
+interface Download extends Timer {
   c: Client;
   file: number;
   track: PlaybackTrack;
@@ -116,7 +118,6 @@ interface Download {
   sources: Uint8Array;
   scheduler: StreamingScheduler;
   requests: Map<number, Req>;
-  wake: SimEvent | null;
   emergency: boolean;
   active: boolean;
   /** Units per delivery event of its flows now: 1 while its play or its buffer needs every arrival, else the run's `deliveryStep`. */
@@ -127,7 +128,8 @@ interface Download {
   untold: boolean;
 }
 
-interface Play {
+/** A play; it is its own timer ({@link Timer}): a stall, the end, a listener mark or leaving. */
+interface Play extends Timer {
   c: Client;
   file: number;
   track: number;
@@ -144,7 +146,6 @@ interface Play {
   reached10: boolean;
   hasNextAt30: boolean;
   hasNextAt10: boolean;
-  event: SimEvent | null;
   ended: boolean;
 }
 
@@ -527,7 +528,7 @@ export class World {
       reached10: false,
       hasNextAt30: false,
       hasNextAt10: false,
-      event: null,
+      timerSeq: -1,
       ended: false,
     };
     c.play = p;
@@ -560,8 +561,7 @@ export class World {
 
   /** The next moment the play needs attention: a stall or the end, a listener mark, or leaving. */
   private schedulePlay(p: Play): void {
-    this.engine.cancel(p.event);
-    p.event = null;
+    this.engine.unschedule(p);
     if (p.ended) return;
     const now = this.engine.now();
     const clock = p.clock;
@@ -575,11 +575,12 @@ export class World {
       if (!p.reached10) marks.push(dur - 10_000);
       for (const m of marks) if (Number.isFinite(m)) at = Math.min(at, now + Math.max(MARK_EPS_MS, m - pos));
     }
-    if (Number.isFinite(at)) p.event = this.engine.at(at, () => this.onPlayTimer(p));
+    if (Number.isFinite(at)) this.engine.schedule(p, at, this.playTimer);
   }
 
+  private readonly playTimer = (p: Play): void => this.onPlayTimer(p);
+
   private onPlayTimer(p: Play): void {
-    p.event = null;
     if (p.ended) return;
     const now = this.engine.now();
     const d = this.lazy ? p.c.downloads.get(p.file) : undefined;
@@ -644,7 +645,7 @@ export class World {
   private endPlay(p: Play, how: 'finished' | 'left' | 'stopped'): void {
     if (p.ended) return;
     p.ended = true;
-    this.engine.cancel(p.event);
+    this.engine.unschedule(p);
     const c = p.c;
     const now = this.engine.now();
     const s = how === 'finished' ? p.clock.summary() : p.clock.stop(now);
@@ -733,7 +734,7 @@ export class World {
       sources: c.srcs.get(file) ?? new Uint8Array(held.length),
       scheduler: new StreamingScheduler(info, this.opts.config, { batchChunks: this.batchChunks, counters: this.apCounters }),
       requests: new Map(),
-      wake: null,
+      timerSeq: -1,
       emergency: false,
       active: true,
       step: 1,
@@ -752,6 +753,8 @@ export class World {
     c.partial.delete(file);
     this.dropComplete(c, file);
   }
+
+  private readonly wakeDownload = (d: Download): void => this.pump(d);
 
   private pump(d: Download): void {
     if (!d.active) return;
@@ -775,10 +778,9 @@ export class World {
       d.emergency = decision.emergency;
       this.updateEmergency(c);
     }
-    this.engine.cancel(d.wake);
-    d.wake = null;
     const wakeAt = d.scheduler.wakeAt();
-    if (wakeAt !== undefined) d.wake = this.engine.at(Math.max(wakeAt, now + 1), () => this.pump(d));
+    if (wakeAt !== undefined) this.engine.schedule(d, Math.max(wakeAt, now + 1), this.wakeDownload);
+    else this.engine.unschedule(d);
     d.mode = decision.mode;
     if (this.lazy) this.refreshStep(d);
   }
@@ -798,9 +800,8 @@ export class World {
     if (p && p.file === d.file && !p.ended) {
       const now = this.engine.now();
       p.clock.onAvailable(now, this.contiguousEnd(d.track, d.held));
-      this.engine.cancel(p.event);
-      p.event = null;
-      if (p.clock.state === 'ended') p.event = this.engine.at(now, () => this.onPlayTimer(p));
+      this.engine.unschedule(p);
+      if (p.clock.state === 'ended') this.engine.schedule(p, now, this.playTimer);
       else this.schedulePlay(p);
     }
   }
@@ -844,7 +845,7 @@ export class World {
     if (!d.active) return;
     d.active = false;
     const c = d.c;
-    this.engine.cancel(d.wake);
+    this.engine.unschedule(d);
     for (const r of [...d.requests.values()]) this.cancelReq(r);
     if (c.downloads.get(d.file) === d) c.downloads.delete(d.file);
     c.cache.unpin(this.fileId(d.file));
@@ -859,12 +860,14 @@ export class World {
     const c = d.c;
     const src = source === SERVER ? -1 : Number(source);
     const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
-    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false, arriveAt: this.engine.now() + rtt };
+    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1 };
     d.requests.set(id, r);
     const pair = src < 0 ? this.apServing.get(c.u) : this.clients[src]!.serving.get(c.u);
     if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.req.d.file === d.file)) pair.transit.push(r);
-    else this.engine.at(r.arriveAt, () => this.arrive(r));
+    else this.engine.schedule(r, r.arriveAt, this.arriveReq);
   }
+
+  private readonly arriveReq = (r: Req): void => this.arrive(r);
 
   /** A request reaches its source. */
   private arrive(r: Req): void {
@@ -896,7 +899,7 @@ export class World {
     const now = this.engine.now();
     for (const r of pair.transit) {
       if (r.over) continue;
-      if (r.arriveAt > now) this.engine.at(r.arriveAt, () => this.arrive(r));
+      if (r.arriveAt > now) this.engine.schedule(r, r.arriveAt, this.arriveReq);
       else arrived?.(r);
     }
     pair.transit.length = 0;

@@ -104,3 +104,56 @@ test('engine: with most events cancelled (the heap rebuilt without them), the re
   assert.deepEqual(fired, expected);
   assert.ok(fired.length > 1000);
 });
+
+test('engine: timers fire once per schedule, a reschedule replaces the pending one, and they keep the (time, sequence) order with events', () => {
+  const e = new Engine(1);
+  const out: string[] = [];
+  const a = { timerSeq: -1, name: 'a' };
+  const b = { timerSeq: -1, name: 'b' };
+  const fire = (t: { name: string }) => out.push(`${t.name}@${e.now()}`);
+  e.at(10, () => out.push('ev1@10'));
+  e.schedule(a, 10, fire); // after ev1 at the same time
+  e.schedule(b, 5, fire);
+  e.schedule(b, 20, fire); // replaces b@5
+  e.at(10, () => out.push('ev2@10'));
+  assert.equal(e.scheduled(a), true);
+  e.runUntil(15);
+  assert.deepEqual(out, ['ev1@10', 'a@10', 'ev2@10']);
+  assert.equal(e.scheduled(a), false, 'a fired: nothing pending');
+  e.schedule(a, 30, fire);
+  e.unschedule(a);
+  e.unschedule(a); // twice is harmless
+  e.schedule(a, 25, (t) => {
+    fire(t);
+    e.schedule(t, 40, fire); // a timer may reschedule itself from its handler
+  });
+  e.runUntil(100);
+  assert.deepEqual(out, ['ev1@10', 'a@10', 'ev2@10', 'b@20', 'a@25', 'a@40']);
+  assert.equal(e.events, 6);
+  assert.equal(e.pending, 0);
+});
+
+test('engine: timers rescheduled many times (the superseded entries dropped) fire in order', () => {
+  const e = new Engine(1);
+  const rng = e.rng('timers');
+  const timers = Array.from({ length: 500 }, (_, k) => ({ timerSeq: -1, k, due: -1 }));
+  const fired: [number, number][] = [];
+  const fire = (t: { k: number; due: number }) => {
+    assert.equal(e.now(), t.due);
+    fired.push([e.now(), t.k]);
+  };
+  for (let round = 0; round < 200; round++) {
+    for (const t of timers) {
+      if (rng.next() < 0.3) {
+        t.due = e.now() + 1 + Math.floor(rng.next() * 100);
+        e.schedule(t, t.due, fire);
+      } else if (rng.next() < 0.1) {
+        e.unschedule(t);
+      }
+    }
+    e.runUntil(e.now() + 10);
+    assert.ok(e.pending <= Math.max(timers.length + 4096, 2 * timers.length), `superseded entries are dropped (pending ${e.pending})`);
+  }
+  assert.ok(fired.length > 1000);
+  for (let i = 1; i < fired.length; i++) assert.ok(fired[i]![0] >= fired[i - 1]![0]);
+});
