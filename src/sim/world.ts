@@ -24,7 +24,7 @@ import { OverlaySearch, type PeerFoundMessage } from '../core/overlay-search.ts'
 import { UploadSlots } from '../core/upload-slots.ts';
 import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
 import { PlaybackClock, startByteFor, type PlaybackTrack } from '../core/playback-clock.ts';
-import { StreamingScheduler, SERVER, newApRequestCounters, type StreamMode, type StreamSource } from '../core/streaming-scheduler.ts';
+import { StreamingScheduler, SERVER, newApRequestCounters, type StreamInput, type StreamMode, type StreamSource } from '../core/streaming-scheduler.ts';
 import { Tracker } from '../core/tracker.ts';
 import { randomInt, seededRng, type Rng } from '../core/clock.ts';
 import type { PeerAddress } from '../protocol/messages.ts';
@@ -41,6 +41,7 @@ const SRC_SERVER = 1;
 const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
 const NO_HOLDERS = new FileSet();
+const AP_SOURCE: StreamSource = { id: SERVER };
 /** Fields of a client's flood state (World.floodState). */
 const F_SEEN = 0;
 const F_MARK = 1;
@@ -126,6 +127,8 @@ interface Download extends Timer {
   mode: StreamMode;
   /** Chunks were taken in by a flush and the play's clock has not been told yet. */
   untold: boolean;
+  /** The scheduler's input, refilled at every decision (`inputOf`) rather than made anew. */
+  input: StreamInput;
 }
 
 /** A play; it is its own timer ({@link Timer}): a stall, the end, a listener mark or leaving. */
@@ -255,6 +258,8 @@ export class World {
    * cache instead of one scattered table per client.
    */
   private readonly holdersOf: (FileSet | undefined)[] = [];
+  /** The scheduler's source entry of each client as a peer, made once. */
+  private readonly peerSources: (StreamSource | undefined)[] = [];
   private nextReq = 1;
   readonly stats: WorldStats = {
     played: { server: 0, peer: 0, cache: 0 },
@@ -694,18 +699,30 @@ export class World {
   }
 
   /** The scheduler's view of where the listener is (daemon: plays first, then the prefetch). */
-  private playbackOf(d: Download, now: number): { positionMs: number; playing: boolean; startsInMs?: number } {
+  /** Fills the download's scheduler input for a decision now: where the listener is, and the sources. */
+  private inputOf(d: Download, now: number): StreamInput {
+    const input = d.input;
     const c = d.c;
     const p = c.play;
+    input.positionMs = 0;
+    input.playing = false;
+    input.startsInMs = undefined;
     if (p && p.file === d.file && !p.ended) {
       const st = p.clock.state;
-      return { positionMs: p.clock.positionMs(now), playing: st === 'playing' || st === 'stalled' };
+      input.positionMs = p.clock.positionMs(now);
+      input.playing = st === 'playing' || st === 'stalled';
+    } else if (c.prefetch?.file === d.file) {
+      input.startsInMs = p && !p.ended ? Math.max(0, p.info.durationMs - p.clock.positionMs(now)) : 0;
     }
-    if (c.prefetch?.file === d.file) {
-      const remaining = p && !p.ended ? Math.max(0, p.info.durationMs - p.clock.positionMs(now)) : 0;
-      return { positionMs: 0, playing: false, startsInMs: remaining };
+    // The AP, and the peers found for the file that are still connected.
+    const sources = input.sources as StreamSource[];
+    sources.length = 1;
+    const peers = d.scheduler.peerIds();
+    for (let k = 0; k < peers.length; k++) {
+      const id = peers[k]!;
+      if (c.neighbours.has(id)) sources.push((this.peerSources[Number(id)] ??= { id }));
     }
-    return { positionMs: 0, playing: false };
+    return input;
   }
 
   // ---------------------------------------------------------------- downloads (track-fetcher.ts)
@@ -740,6 +757,7 @@ export class World {
       step: 1,
       mode: 'starting',
       untold: false,
+      input: { positionMs: 0, playing: false, held: (i) => held[i] === 1, sources: [AP_SOURCE] },
     };
     c.downloads.set(file, d);
     c.srcs.set(file, d.sources);
@@ -764,11 +782,7 @@ export class World {
     }
     const c = d.c;
     const now = this.engine.now();
-    const sources: StreamSource[] = [{ id: SERVER }];
-    const peers = d.scheduler.peerIds();
-    for (let k = 0; k < peers.length; k++) if (c.neighbours.has(peers[k]!)) sources.push({ id: peers[k]! });
-    const held = d.held;
-    const decision = d.scheduler.next(now, { ...this.playbackOf(d, now), held: (i) => held[i] === 1, sources });
+    const decision = d.scheduler.next(now, this.inputOf(d, now));
     for (const id of decision.cancel) {
       const r = d.requests.get(id);
       if (r) this.cancelReq(r);
