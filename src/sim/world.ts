@@ -574,11 +574,12 @@ export class World {
     if (clock.state === 'playing') {
       const pos = clock.positionMs(now);
       const dur = p.info.durationMs;
-      const marks = [p.leaveAtMs];
-      if (!p.prefetchChecked) marks.push(dur - this.opts.config.prefetchPeerSearchMs);
-      if (!p.reached30) marks.push(dur - 30_000);
-      if (!p.reached10) marks.push(dur - 10_000);
-      for (const m of marks) if (Number.isFinite(m)) at = Math.min(at, now + Math.max(MARK_EPS_MS, m - pos));
+      // The nearest mark still ahead (a mark passed already counts as MARK_EPS_MS away).
+      let mark = p.leaveAtMs;
+      if (!p.prefetchChecked) mark = Math.min(mark, dur - this.opts.config.prefetchPeerSearchMs);
+      if (!p.reached30) mark = Math.min(mark, dur - 30_000);
+      if (!p.reached10) mark = Math.min(mark, dur - 10_000);
+      if (Number.isFinite(mark)) at = Math.min(at, now + Math.max(MARK_EPS_MS, mark - pos));
     }
     if (Number.isFinite(at)) this.engine.schedule(p, at, this.playTimer);
   }
@@ -968,7 +969,10 @@ export class World {
     }
     let best = 0;
     for (let k = 1; k < pair.jobs.length; k++) if (pair.jobs[k]!.req.urgency < pair.jobs[best]!.req.urgency) best = k;
-    const job = pair.jobs.splice(best, 1)[0]!;
+    const jobs = pair.jobs;
+    const job = jobs[best]!;
+    for (let k = best; k < jobs.length - 1; k++) jobs[k] = jobs[k + 1]!;
+    jobs.pop();
     pair.active = job;
     const r = job.req;
     const size = this.opts.config.chunkSize;
