@@ -33,12 +33,14 @@ export class FileSet {
     }
   }
 
-  add(v: number): void {
+  /** Adds `v`; false if it was in the set already. */
+  add(v: number): boolean {
     if (!(Number.isInteger(v) && v >= 0 && v < 0x7fffffff)) throw new RangeError(`FileSet takes integers in 0..2^31-2, got ${v}`);
-    if (this.has(v)) return;
+    if (this.has(v)) return false;
     if (2 * (this.n + 1) > this.cells.length) this.grow();
     this.insert(v + 1);
     this.n++;
+    return true;
   }
 
   delete(v: number): boolean {

@@ -323,6 +323,13 @@ export class World {
       order[u] = order[j]!;
       order[j] = t;
     }
+    // Each file's index of holders sized for the libraries that hold it (none grows while warming).
+    const inLibraries = new Int32Array(2 * this.catalog.tracks);
+    for (let u = 0; u < n; u++) {
+      const q = this.pop.quality[u]!;
+      for (let i = 0, size = this.pop.librarySize(u); i < size; i++) inLibraries[this.catalog.fileOf(this.pop.libraryTrack(u, i), q)]!++;
+    }
+    for (let f = 0; f < inLibraries.length; f++) if (inLibraries[f]! > 0) this.holdersOf[f] = new FileSet(inLibraries[f]!);
     for (let k = 0; k < n; k++) {
       const u = order[k]!;
       const c = this.client(u);
@@ -489,10 +496,7 @@ export class World {
 
   /** The client's cache now holds `file` complete. */
   private addComplete(c: Client, file: number): void {
-    const holders = (this.holdersOf[file] ??= new FileSet());
-    if (holders.has(c.u)) return;
-    holders.add(c.u);
-    c.completeCount++;
+    if ((this.holdersOf[file] ??= new FileSet()).add(c.u)) c.completeCount++;
   }
 
   private dropComplete(c: Client, file: number): void {
