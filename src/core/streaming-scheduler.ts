@@ -247,10 +247,8 @@ interface Decision {
   peersDelivering: boolean;
   hints: ReadonlyMap<string, number>;
   out: StreamDecision;
-  /** The chunk whose `due` and `urgency` were computed last in this decision (-1: none yet); see `dueAt`. */
+  /** The chunk whose due time and urgency were computed last in this decision (-1: none yet); see `dueAt`. */
   dueChunk: number;
-  due: number;
-  urgency: number;
 }
 
 /** The hints of a decision whose sources have none: shared, never written. */
@@ -331,6 +329,12 @@ export class StreamingScheduler {
   /** Whether the source may take the chunk at hand (`canTake` with nothing more assigned). */
   private readonly eligibleAble: boolean[] = [];
   private lastNow = -Infinity;
+  /**
+   * Due time (ms) and urgency of the chunk `dueAt` was asked about last in this decision
+   * (`Decision.dueChunk`). In a typed array: the greedy assignment asks for every chunk of every
+   * decision, and a number stored in an object field or returned from a call can be boxed.
+   */
+  private readonly dueVals = new Float64Array(2);
   private wake: number | undefined;
 
   constructor(
@@ -518,8 +522,6 @@ export class StreamingScheduler {
       hints,
       out: { cancel: this.pendingCancel.length > 0 ? this.pendingCancel.splice(0) : [], assign: [], emergency: mode === 'emergency', mode, bufferedAheadMs },
       dueChunk: -1,
-      due: 0,
-      urgency: 0,
     };
     if (this.prefetching && !prefetch) this.reprioritise(d);
     this.prefetching = prefetch;
@@ -800,9 +802,9 @@ export class StreamingScheduler {
     if (id === SERVER) return this.inWindow(d, i, apLimit);
     if (!apFallback) return true;
     if (rate === undefined) return true; // not measured: try it
-    const due = this.dueAt(d, i);
-    const before = this.bytesBefore(s, d.urgency, Infinity);
-    return (before + extraBytes + this.chunkBytes(i)) / rate <= due - this.config.lowBufferMs;
+    this.dueAt(d, i);
+    const before = this.bytesBefore(s, this.dueVals[1]!, Infinity);
+    return (before + extraBytes + this.chunkBytes(i)) / rate <= this.dueVals[0]! - this.config.lowBufferMs;
   }
 
   /**
@@ -815,7 +817,7 @@ export class StreamingScheduler {
     if (active < this.pipeline) return true;
     if (active >= 2 * this.pipeline) return false;
     this.dueAt(d, i);
-    return d.urgency < mostUrgent;
+    return this.dueVals[1]! < mostUrgent;
   }
 
   /** When to be asked again without an event; only moments after `now`. */
@@ -1042,20 +1044,23 @@ export class StreamingScheduler {
     return d.startsInMs + Math.max(0, audioTimeAt(this.track, i * this.config.chunkSize) - d.positionMs);
   }
 
-  /** {@link dueInMs} of chunk `i`, remembered with its urgency (`d.urgency`) until another chunk is asked about. */
-  private dueAt(d: Decision, i: number): number {
+  /**
+   * Puts {@link dueInMs} of chunk `i` and its urgency in `dueVals`, where they stay until another
+   * chunk is asked about. Returns nothing: a number returned from a call the compiler does not
+   * inline is boxed, and this runs for every chunk of every decision.
+   */
+  private dueAt(d: Decision, i: number): void {
     if (d.dueChunk !== i) {
       const due = this.dueInMs(d, i);
       d.dueChunk = i;
-      d.due = due;
-      d.urgency = Number.isFinite(due) ? Math.min(LEAST_URGENT - 1, Math.floor(due / Math.max(1, this.config.urgencyStepMs))) : LEAST_URGENT;
+      this.dueVals[0] = due;
+      this.dueVals[1] = Number.isFinite(due) ? Math.min(LEAST_URGENT - 1, Math.floor(due / Math.max(1, this.config.urgencyStepMs))) : LEAST_URGENT;
     }
-    return d.due;
   }
 
   private urgencyOf(d: Decision, i: number): number {
     this.dueAt(d, i);
-    return d.urgency;
+    return this.dueVals[1]!;
   }
 
   /**
