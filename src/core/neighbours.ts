@@ -58,6 +58,12 @@ export interface NewNeighbour {
 // a float saturates gracefully where a Uint32 would wrap; its rounding (below 1e-7 of the sum)
 // cannot change a ranking that matters.
 const FINE_MS = 60_000;
+/**
+ * Amounts recorded for one neighbour at times within one interval of this length (aligned at 0)
+ * land in the same buckets of every window, so a caller with many small amounts in one such
+ * interval (the simulator, a chunk at a time) may record their sum once, at any of their times.
+ */
+export const NEIGHBOUR_BUCKET_MS = FINE_MS;
 const FINE_CELLS = 10;
 const COARSE_MS = 6 * 60_000;
 const COARSE_CELLS = 10;

@@ -19,7 +19,7 @@
  */
 import type { TunemeshConfig } from '../core/config.ts';
 import { CachePolicy } from '../core/cache-policy.ts';
-import { Neighbours } from '../core/neighbours.ts';
+import { Neighbours, NEIGHBOUR_BUCKET_MS } from '../core/neighbours.ts';
 import { OverlaySearch, type PeerFoundMessage } from '../core/overlay-search.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
 import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
@@ -1010,6 +1010,10 @@ export class World {
     const c = d.c;
     const size = this.opts.config.chunkSize;
     const fromAp = from === this.apNode;
+    // Bytes of consecutive chunks that arrived within one neighbour bucket, recorded as one sum.
+    let runBytes = 0;
+    let runBucket = -1;
+    let runT = 0;
     for (let k = 0; k < times.length; k++) {
       const i = r.first + first + k;
       const t = times[k]!;
@@ -1019,12 +1023,18 @@ export class World {
         d.held[i] = 1;
         d.sources[i] = fromAp ? SRC_SERVER : SRC_PEER;
       }
-      if (fromAp) this.stats.apBytes += bytes;
-      else {
-        c.neighbours.recordReceived(this.clients[from]!.id, bytes, t);
-        this.clients[from]!.neighbours.recordSent(c.id, bytes, t);
+      if (fromAp) {
+        this.stats.apBytes += bytes;
+        continue;
       }
+      const bucket = Math.floor(t / NEIGHBOUR_BUCKET_MS);
+      if (bucket !== runBucket && runBytes > 0) this.recordTransfer(from, c, runBytes, runT);
+      if (bucket !== runBucket) runBytes = 0;
+      runBucket = bucket;
+      runBytes += bytes;
+      runT = t;
     }
+    if (runBytes > 0) this.recordTransfer(from, c, runBytes, runT);
     if (end) {
       r.over = true;
       d.requests.delete(r.id);
@@ -1035,6 +1045,13 @@ export class World {
     }
     if (this.flushing) d.untold = true;
     else this.arrived(d);
+  }
+
+  /** The neighbour counters of both ends of a peer transfer (the utility criteria of pruning). */
+  private recordTransfer(from: number, to: Client, bytes: number, t: number): void {
+    const up = this.clients[from]!;
+    to.neighbours.recordReceived(up.id, bytes, t);
+    up.neighbours.recordSent(to.id, bytes, t);
   }
 
   /** New chunks are held: the play learns, the file may be complete (announce), the scheduler decides. */
