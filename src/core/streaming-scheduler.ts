@@ -320,8 +320,11 @@ export class StreamingScheduler {
   /** The greedy assignment's sources, and per source (same index) what stays fixed while it runs. */
   private readonly eligible: string[] = [];
   private readonly eligibleStats: SourceStats[] = [];
-  /** Measured rate, else the hint; undefined: neither (the source is tried). */
-  private readonly eligibleRate: (number | undefined)[] = [];
+  /**
+   * Measured rate, else the hint; NaN: neither (the source is tried). NaN rather than undefined
+   * keeps the array one of unboxed doubles: a double stored among other kinds of value is boxed.
+   */
+  private readonly eligibleRate: number[] = [];
   /** The rate ranks use: measured, else hinted, else the best known (`bestRate`). */
   private readonly eligibleRankRate: number[] = [];
   /** The lowest urgency value among the source's requests with chunks to come (`mostUrgentIn`). */
@@ -733,7 +736,7 @@ export class StreamingScheduler {
           // Not measured, no hint: ranked as fast as the best source known (so new peers get tried).
           if (rate === undefined && prior === undefined) prior = this.bestRate(d.now, d.hints);
           st[e] = s;
-          rates[e] = rate;
+          rates[e] = rate ?? NaN;
           rankRates[e] = rate ?? prior!;
           mostUrgent[e] = this.mostUrgentIn(s);
         }
@@ -798,10 +801,10 @@ export class StreamingScheduler {
    * when the AP cannot step in or its rate is unknown (try it), else if it would bring the chunk
    * at least `lowBufferMs` before it is due.
    */
-  private canTake(d: Decision, id: string, s: SourceStats, rate: number | undefined, i: number, extraBytes: number, apLimit: number, apFallback: boolean): boolean {
+  private canTake(d: Decision, id: string, s: SourceStats, rate: number, i: number, extraBytes: number, apLimit: number, apFallback: boolean): boolean {
     if (id === SERVER) return this.inWindow(d, i, apLimit);
     if (!apFallback) return true;
-    if (rate === undefined) return true; // not measured: try it
+    if (Number.isNaN(rate)) return true; // not measured: try it
     this.dueAt(d, i);
     const before = this.bytesBefore(s, this.dueVals[1]!, Infinity);
     return (before + extraBytes + this.chunkBytes(i)) / rate <= this.dueVals[0]! - this.config.lowBufferMs;

@@ -169,22 +169,29 @@ export class Engine implements Clock {
   private siftUp(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
     const keyAt = this.keyAt;
     const keySeq = this.keySeq;
-    const targets = this.targets;
-    const handlers = this.handlers;
     while (i > 0) {
       const p = (i - 1) >> 2;
       const pt = keyAt[p]!;
       if (t > pt || (t === pt && s > keySeq[p]!)) break;
-      keyAt[i] = pt;
-      keySeq[i] = keySeq[p]!;
-      targets[i] = targets[p]!;
-      handlers[i] = handlers[p]!;
+      this.move(p, i);
       i = p;
     }
-    keyAt[i] = t;
-    keySeq[i] = s;
-    targets[i] = target;
-    handlers[i] = handler;
+    this.put(i, t, s, target, handler);
+  }
+
+  /** Copies the entry at `from` to `to`. */
+  private move(from: number, to: number): void {
+    this.keyAt[to] = this.keyAt[from]!;
+    this.keySeq[to] = this.keySeq[from]!;
+    this.targets[to] = this.targets[from]!;
+    this.handlers[to] = this.handlers[from]!;
+  }
+
+  private put(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
+    this.keyAt[i] = t;
+    this.keySeq[i] = s;
+    this.targets[i] = target;
+    this.handlers[i] = handler;
   }
 
   /** Removes the root: the last entry sinks from the root to its place. */
@@ -202,8 +209,6 @@ export class Engine implements Clock {
   private siftDown(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null, n: number): void {
     const keyAt = this.keyAt;
     const keySeq = this.keySeq;
-    const targets = this.targets;
-    const handlers = this.handlers;
     for (;;) {
       const first = 4 * i + 1;
       if (first >= n) break;
@@ -220,16 +225,10 @@ export class Engine implements Clock {
         }
       }
       if (t < ct || (t === ct && s < cs)) break;
-      keyAt[i] = ct;
-      keySeq[i] = cs;
-      targets[i] = targets[c]!;
-      handlers[i] = handlers[c]!;
+      this.move(c, i);
       i = c;
     }
-    keyAt[i] = t;
-    keySeq[i] = s;
-    targets[i] = target;
-    handlers[i] = handler;
+    this.put(i, t, s, target, handler);
   }
 
   /** Rebuilds the heap from its live entries (bottom-up). */
@@ -239,13 +238,7 @@ export class Engine implements Clock {
     const targets = this.targets;
     const handlers = this.handlers;
     let n = 0;
-    for (let k = 0; k < this.size; k++) {
-      if (!this.live(k)) continue;
-      keyAt[n] = keyAt[k]!;
-      keySeq[n] = keySeq[k]!;
-      targets[n] = targets[k]!;
-      handlers[n++] = handlers[k]!;
-    }
+    for (let k = 0; k < this.size; k++) if (this.live(k)) this.move(k, n++);
     for (let k = n; k < this.size; k++) {
       targets[k] = null;
       handlers[k] = null;
