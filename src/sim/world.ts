@@ -42,6 +42,8 @@ const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
 const NO_HOLDERS = new FileSet();
 const AP_SOURCE: StreamSource = { id: SERVER };
+const NO_FILES: readonly string[] = [];
+const byArrival = (a: Job, b: Job): number => a.req.arriveAt - b.req.arriveAt;
 /** Fields of a client's flood state (World.floodState). */
 const F_SEEN = 0;
 const F_MARK = 1;
@@ -87,8 +89,12 @@ interface Pair {
    * same file, in the order sent (= order of arrival: one RTT per pair). Their arrival would only
    * queue them behind the active job (the downloader holds the uploader's slot, and the file is
    * complete and pinned there), so it is not an event of its own: they join `jobs` when the active
-   * job ends (those arrived by then), or become arrival events again if the pair stops serving
-   * first. Empty whenever `active` is null. (About a fifth of all events were such arrivals.)
+   * job ends (those arrived by then, in order of arrival among the jobs), or become arrival events
+   * again if the pair stops serving first. Before the uploader evicts, the arrived ones take their
+   * pins and those on their way for a file it evicts become arrival events (`settleTransit`), so
+   * what an arrival event would have changed is in place whenever it is looked at: the reports are
+   * the same as with an event per arrival. Empty whenever `active` is null. (About a fifth of all
+   * events were such arrivals.)
    */
   transit: Req[];
 }
@@ -741,7 +747,10 @@ export class World {
     let held = c.partial.get(file);
     if (!held) {
       // Room for the whole file (the disk cache reserves it), least recently played first.
-      for (const victim of c.cache.evictionsToFit(info.bytes)) this.evict(c, victim);
+      if (c.cache.used + info.bytes > c.cache.limit) this.settleTransit(c, NO_FILES);
+      const victims = c.cache.evictionsToFit(info.bytes);
+      if (victims.length > 0) this.settleTransit(c, victims);
+      for (const victim of victims) this.evict(c, victim);
       held = new Uint8Array(this.chunks(info));
       c.partial.set(file, held);
       c.cache.add(id, info.bytes, this.engine.now());
@@ -907,7 +916,30 @@ export class World {
       if (from === this.apNode) this.apReceive(r, false);
       else this.peerReceive(this.clients[from]!, r, false);
     }
+    if (k === 0) return;
     transit.splice(0, k);
+    // Jobs in order of arrival, as arrival events would have queued them (a request for another
+    // file, which arrives as an event, may have arrived after these).
+    pair.jobs.sort(byArrival);
+  }
+
+  /**
+   * Before an uploader evicts: the requests that reached it by now hold their pins (an arrival
+   * event would have pinned their file), and those still on their way for a file it is about to
+   * evict arrive as events (and are refused then, as they would have been).
+   */
+  private settleTransit(up: Client, evicting: readonly string[]): void {
+    for (const pair of up.serving.values()) {
+      if (pair.transit.length === 0) continue;
+      this.admitTransit(up.u, pair);
+      const keep: Req[] = [];
+      for (const r of pair.transit) {
+        if (r.over) continue;
+        if (evicting.includes(this.fileId(r.d.file))) this.engine.schedule(r, r.arriveAt, this.arriveReq);
+        else keep.push(r);
+      }
+      pair.transit = keep;
+    }
   }
 
   /**
