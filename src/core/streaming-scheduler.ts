@@ -251,6 +251,20 @@ interface Decision {
   dueChunk: number;
 }
 
+/** The scratch lists of {@link StreamingScheduler} (see there), one set per process. */
+const SCRATCH = {
+  peerScratch: [] as string[],
+  peerStatsScratch: [] as SourceStats[],
+  chunkScratch: [] as number[],
+  eligible: [] as string[],
+  eligibleStats: [] as SourceStats[],
+  eligibleRate: [] as number[],
+  eligibleRankRate: [] as number[],
+  eligibleMostUrgent: [] as number[],
+  eligibleAble: [] as boolean[],
+  dueVals: new Float64Array(2),
+};
+
 /** The hints of a decision whose sources have none: shared, never written. */
 const NO_HINTS: ReadonlyMap<string, number> = new Map<string, number>();
 
@@ -311,33 +325,35 @@ export class StreamingScheduler {
   private decisions = 0;
   // Scratch lists, reused so a decision allocates only what it returns: each is valid up to a
   // count kept beside it (never shortened, which costs more than it saves), and none is used by
-  // two loops at once.
+  // two loops at once. They are shared by every scheduler of the process (`SCRATCH`): a decision
+  // runs to its end before another starts (`next` calls nothing outside), and a download made
+  // ten arrays of its own that outlived the young generation.
   /** The usable peers listed in the current decision's input (`Decision.peers`). */
-  private readonly peerScratch: string[] = [];
-  private readonly peerStatsScratch: SourceStats[] = [];
+  private readonly peerScratch = SCRATCH.peerScratch;
+  private readonly peerStatsScratch = SCRATCH.peerStatsScratch;
   /** Chunk indices about to be sent (`sendRuns`). */
-  private readonly chunkScratch: number[] = [];
+  private readonly chunkScratch = SCRATCH.chunkScratch;
   /** The greedy assignment's sources, and per source (same index) what stays fixed while it runs. */
-  private readonly eligible: string[] = [];
-  private readonly eligibleStats: SourceStats[] = [];
+  private readonly eligible = SCRATCH.eligible;
+  private readonly eligibleStats = SCRATCH.eligibleStats;
   /**
    * Measured rate, else the hint; NaN: neither (the source is tried). NaN rather than undefined
    * keeps the array one of unboxed doubles: a double stored among other kinds of value is boxed.
    */
-  private readonly eligibleRate: number[] = [];
+  private readonly eligibleRate = SCRATCH.eligibleRate;
   /** The rate ranks use: measured, else hinted, else the best known (`bestRate`). */
-  private readonly eligibleRankRate: number[] = [];
+  private readonly eligibleRankRate = SCRATCH.eligibleRankRate;
   /** The lowest urgency value among the source's requests with chunks to come (`mostUrgentIn`). */
-  private readonly eligibleMostUrgent: number[] = [];
+  private readonly eligibleMostUrgent = SCRATCH.eligibleMostUrgent;
   /** Whether the source may take the chunk at hand (`canTake` with nothing more assigned). */
-  private readonly eligibleAble: boolean[] = [];
+  private readonly eligibleAble = SCRATCH.eligibleAble;
   private lastNow = -Infinity;
   /**
    * Due time (ms) and urgency of the chunk `dueAt` was asked about last in this decision
    * (`Decision.dueChunk`). In a typed array: the greedy assignment asks for every chunk of every
    * decision, and a number stored in an object field or returned from a call can be boxed.
    */
-  private readonly dueVals = new Float64Array(2);
+  private readonly dueVals = SCRATCH.dueVals;
   private wake: number | undefined;
 
   constructor(

@@ -41,11 +41,18 @@ export interface Flow extends Timer {
   reported: number;
   completed: number;
   doneTimes: number[];
+  /** An empty array for the next `doneTimes` (a report hands the current one to the sink, then clears and keeps it); null while lent out. */
+  spare: number[] | null;
   step: number;
   active: boolean;
-  /** Units done since the last report, with their completion times; `end` once the last unit is in. */
-  onUnits: (first: number, times: readonly number[], end: boolean) => void;
+  /** Told of the units done since the last report (shared by many flows: no closure per flow). */
+  sink: FlowSink;
+  /** What the flow carries, for its sink (the simulator: the request). */
+  readonly owner: unknown;
 }
+
+/** Units of `f` done since its last report, with their completion times; `end` once the last unit is in. `times` is valid during the call only. */
+export type FlowSink = (f: Flow, first: number, times: readonly number[], end: boolean) => void;
 
 export interface NetworkOptions {
   /** Upload and download capacity per node, bytes per ms. */
@@ -82,10 +89,10 @@ export class Network {
   }
 
   /** Starts a flow of `totalBytes` in units of `unitBytes`, reported every `step` units. */
-  start(from: number, to: number, unitBytes: number, totalBytes: number, step: number, onUnits: Flow['onUnits']): Flow {
+  start(from: number, to: number, unitBytes: number, totalBytes: number, step: number, sink: FlowSink, owner: unknown = null): Flow {
     const now = this.engine.now();
     const units = Math.max(1, Math.ceil(totalBytes / unitBytes));
-    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], step: Math.max(1, step), timerSeq: -1, active: true, onUnits };
+    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], spare: [], step: Math.max(1, step), timerSeq: -1, active: true, sink, owner };
     if (from === this.opts.apNode) this.apFlows++;
     else (this.upFlows[from] ??= []).push(f);
     (this.downFlows[to] ??= []).push(f);
@@ -112,11 +119,9 @@ export class Network {
     this.settle(f, now);
     if (f.completed <= f.reported) return;
     const first = f.reported;
-    const times = f.doneTimes;
-    f.doneTimes = [];
     f.reported = f.completed;
     this.schedule(f, now);
-    f.onUnits(first, times, false);
+    report(f, first, false);
   }
 
   /** Changes how many units a flow reports per event (from its next report on). */
@@ -208,10 +213,9 @@ export class Network {
       this.schedule(f, now);
     }
     const first = f.reported;
-    const times = f.doneTimes;
-    f.doneTimes = [];
+    const some = f.completed > first;
     f.reported = f.completed;
-    if (times.length > 0 || end) f.onUnits(first, times, end);
+    if (some || end) report(f, first, end);
   }
 
   private remove(f: Flow): void {
@@ -221,6 +225,20 @@ export class Network {
     else removeFrom(this.upFlows[f.from], f);
     removeFrom(this.downFlows[f.to], f);
   }
+}
+
+/**
+ * Hands the flow's completed units to its sink. The times array is lent for the call and then
+ * kept as the flow's spare (a report from within the sink, a flush of the same flow, takes a new
+ * one): a flow reports many times, and an array per report outlived the young generation.
+ */
+function report(f: Flow, first: number, end: boolean): void {
+  const times = f.doneTimes;
+  f.doneTimes = f.spare ?? [];
+  f.spare = null;
+  f.sink(f, first, times, end);
+  times.length = 0;
+  f.spare = times;
 }
 
 function removeFrom(list: Flow[] | undefined, f: Flow): void {

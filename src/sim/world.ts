@@ -43,7 +43,7 @@ const SRC_PEER = 2;
 const NO_HOLDERS = new FileSet();
 const AP_SOURCE: StreamSource = { id: SERVER };
 const NO_FILES: readonly string[] = [];
-const byArrival = (a: Job, b: Job): number => a.req.arriveAt - b.req.arriveAt;
+const byArrival = (a: Req, b: Req): number => a.arriveAt - b.arriveAt;
 /** Fields of a client's flood state (World.floodState). */
 const F_SEEN = 0;
 const F_MARK = 1;
@@ -74,16 +74,10 @@ interface QEntry extends QueueEntry {
   track: number;
 }
 
-/** One upload in progress or waiting at a source, for one downloader. */
-interface Job {
-  req: Req;
-  flow: Flow | null;
-}
-
-/** The jobs one source serves one downloader, one at a time, most urgent first (the chunk pump). */
+/** The requests (jobs) one source serves one downloader, one at a time, most urgent first (the chunk pump). */
 interface Pair {
-  jobs: Job[];
-  active: Job | null;
+  jobs: Req[];
+  active: Req | null;
   /**
    * Requests on their way to the source, sent while it was serving this downloader a chunk of the
    * same file, in the order sent (= order of arrival: one RTT per pair). Their arrival would only
@@ -108,7 +102,15 @@ interface Req extends Timer {
   count: number;
   urgency: number;
   d: Download;
-  job: Job | null;
+  /**
+   * The source took it in (a job of `pair`, waiting or active); false before it arrives, and once
+   * the source dropped it (refused, link closed).
+   */
+  atSource: boolean;
+  /** Its pair at the source, once it arrived there. */
+  pair: Pair | null;
+  /** The transfer serving it while it is its pair's active job and `atSource`. */
+  flow: Flow | null;
   /** Cancelled or ended: late events for it are ignored. */
   over: boolean;
   /** When it reaches its source. */
@@ -124,7 +126,12 @@ interface Download extends Timer {
   held: Uint8Array;
   sources: Uint8Array;
   scheduler: StreamingScheduler;
-  requests: Map<number, Req>;
+  /**
+   * Its requests not over, in the order sent (ids grow). A list, not a map: a handful at a time,
+   * and a small map that is added to and deleted from all the time makes a new table every few
+   * requests.
+   */
+  requests: Req[];
   emergency: boolean;
   active: boolean;
   /** Units per delivery event of its flows now: 1 while its play or its buffer needs every arrival, else the run's `deliveryStep`. */
@@ -764,7 +771,7 @@ export class World {
       held,
       sources: c.srcs.get(file) ?? new Uint8Array(held.length),
       scheduler: new StreamingScheduler(info, this.opts.config, { batchChunks: this.batchChunks, counters: this.apCounters }),
-      requests: new Map(),
+      requests: [],
       timerSeq: -1,
       emergency: false,
       active: true,
@@ -798,7 +805,7 @@ export class World {
     const now = this.engine.now();
     const decision = d.scheduler.next(now, this.inputOf(d, now));
     for (const id of decision.cancel) {
-      const r = d.requests.get(id);
+      const r = requestOf(d, id);
       if (r) this.cancelReq(r);
     }
     for (const a of decision.assign) this.send(d, a.id, a.source, a.first, a.count, a.urgency);
@@ -818,8 +825,8 @@ export class World {
    * the scheduler's arrivals, and the play's clock learns the new audio. No decision is made.
    */
   private flush(d: Download): void {
-    for (const r of d.requests.values()) {
-      const f = r.job?.flow;
+    for (const r of d.requests) {
+      const f = r.flow;
       if (f) this.takeIn(f);
     }
     if (!d.untold) return;
@@ -851,8 +858,8 @@ export class World {
     const step = calm ? this.opts.deliveryStep : 1;
     if (step === d.step) return;
     d.step = step;
-    for (const r of d.requests.values()) {
-      const f = r.job?.flow;
+    for (const r of d.requests) {
+      const f = r.flow;
       if (f && f.active) this.net.setStep(f, step);
     }
   }
@@ -874,7 +881,7 @@ export class World {
     d.active = false;
     const c = d.c;
     this.engine.unschedule(d);
-    for (const r of [...d.requests.values()]) this.cancelReq(r);
+    for (const r of [...d.requests]) this.cancelReq(r);
     if (c.downloads.get(d.file) === d) c.downloads.delete(d.file);
     c.cache.unpin(this.fileId(d.file));
     if (d.emergency) {
@@ -888,10 +895,10 @@ export class World {
     const c = d.c;
     const src = source === SERVER ? -1 : Number(source);
     const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
-    const r: Req = { id, source: src, first, count, urgency, d, job: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1 };
-    d.requests.set(id, r);
+    const r: Req = { id, source: src, first, count, urgency, d, atSource: false, pair: null, flow: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1 };
+    d.requests.push(r);
     const pair = src < 0 ? this.apServing.get(c.u) : this.clients[src]!.serving.get(c.u);
-    if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.req.d.file === d.file)) pair.transit.push(r);
+    if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.d.file === d.file)) pair.transit.push(r);
     else this.engine.schedule(r, r.arriveAt, this.arriveReq);
   }
 
@@ -961,9 +968,9 @@ export class World {
     const u = r.d.c.u;
     let pair = this.apServing.get(u);
     if (!pair) this.apServing.set(u, (pair = { jobs: [], active: null, transit: [] }));
-    const job: Job = { req: r, flow: null };
-    r.job = job;
-    pair.jobs.push(job);
+    r.atSource = true;
+    r.pair = pair;
+    pair.jobs.push(r);
     if (start && !pair.active) this.startNext(this.apNode, u, pair);
   }
 
@@ -985,10 +992,10 @@ export class World {
     }
     let pair = up.serving.get(c.u);
     if (!pair) up.serving.set(c.u, (pair = { jobs: [], active: null, transit: [] }));
-    const job: Job = { req: r, flow: null };
-    r.job = job;
+    r.atSource = true;
+    r.pair = pair;
     up.cache.pin(this.fileId(r.d.file));
-    pair.jobs.push(job);
+    pair.jobs.push(r);
     if (start && grant === 'granted' && !pair.active) this.startNext(up.u, c.u, pair);
   }
 
@@ -1004,16 +1011,15 @@ export class World {
       return;
     }
     let best = 0;
-    for (let k = 1; k < pair.jobs.length; k++) if (pair.jobs[k]!.req.urgency < pair.jobs[best]!.req.urgency) best = k;
+    for (let k = 1; k < pair.jobs.length; k++) if (pair.jobs[k]!.urgency < pair.jobs[best]!.urgency) best = k;
     const jobs = pair.jobs;
-    const job = jobs[best]!;
+    const r = jobs[best]!;
     for (let k = best; k < jobs.length - 1; k++) jobs[k] = jobs[k + 1]!;
     jobs.pop();
-    pair.active = job;
-    const r = job.req;
+    pair.active = r;
     const size = this.opts.config.chunkSize;
     const bytes = Math.min(r.d.track.bytes, (r.first + r.count) * size) - r.first * size;
-    job.flow = this.net.start(from, to, size, bytes, r.d.step, (first, times, end) => this.onUnits(from, to, pair, job, first, times, end));
+    r.flow = this.net.start(from, to, size, bytes, r.d.step, this.flowSink, r);
   }
 
   /** A pair has nothing to send: the uploader's slot goes to the next waiting peer (peer-node.releaseSlot). */
@@ -1036,8 +1042,11 @@ export class World {
     }
   }
 
-  private onUnits(from: number, to: number, pair: Pair, job: Job, first: number, times: readonly number[], end: boolean): void {
-    const r = job.req;
+  private readonly flowSink = (f: Flow, first: number, times: readonly number[], end: boolean): void => this.onUnits(f.from, f.to, f.owner as Req, first, times, end);
+
+  /** Chunks of request `r` (its pair's active job, from `from` to `to`) arrived. */
+  private onUnits(from: number, to: number, r: Req, first: number, times: readonly number[], end: boolean): void {
+    const pair = r.pair!;
     const d = r.d;
     const c = d.c;
     const size = this.opts.config.chunkSize;
@@ -1069,7 +1078,7 @@ export class World {
     if (runBytes > 0) this.recordTransfer(from, c, runBytes, runT);
     if (end) {
       r.over = true;
-      d.requests.delete(r.id);
+      dropRequest(d, r);
       d.scheduler.requestEnded(this.engine.now(), r.id, true);
       if (!fromAp) this.clients[from]!.cache.unpin(this.fileId(d.file));
       pair.active = null;
@@ -1114,11 +1123,12 @@ export class World {
   private failReq(r: Req): void {
     const d = r.d;
     const owd = (r.source < 0 ? this.pop.apRttMs[d.c.u]! : this.rtt(d.c.u, r.source)) / 2;
-    if (r.job) r.job = null;
+    r.atSource = false;
+    r.flow = null;
     this.engine.after(owd, () => {
       if (r.over || !d.active) return;
       r.over = true;
-      d.requests.delete(r.id);
+      dropRequest(d, r);
       d.scheduler.requestEnded(this.engine.now(), r.id, false);
       this.pump(d);
     });
@@ -1132,36 +1142,37 @@ export class World {
         this.takeIn(j.flow);
         this.net.cancel(j.flow);
       }
-      const up = j.req.source >= 0 ? this.clients[j.req.source] : undefined;
-      up?.cache.unpin(this.fileId(j.req.d.file));
-      this.failReq(j.req);
+      const up = j.source >= 0 ? this.clients[j.source] : undefined;
+      up?.cache.unpin(this.fileId(j.d.file));
+      this.failReq(j);
     }
     this.releaseTransit(pair, (r) => this.failReq(r));
     pair.jobs.length = 0;
     pair.active = null;
     const first = jobs[0];
-    if (first && first.req.source >= 0) this.clients[first.req.source]!.serving.delete(first.req.d.c.u);
+    if (first && first.source >= 0) this.clients[first.source]!.serving.delete(first.d.c.u);
   }
 
   /** The downloader cancels a request (track-fetcher: r.cancel()). */
   private cancelReq(r: Req): void {
     if (r.over) return;
     r.over = true;
-    r.d.requests.delete(r.id);
-    const job = r.job;
-    if (!job) return;
-    r.job = null;
+    dropRequest(r.d, r);
+    if (!r.atSource) return;
+    const flow = r.flow;
+    r.atSource = false;
+    r.flow = null;
     const from = r.source < 0 ? this.apNode : r.source;
     const to = r.d.c.u;
     const pair = r.source < 0 ? this.apServing.get(to) : this.clients[from]!.serving.get(to);
     if (r.source >= 0) this.clients[from]!.cache.unpin(this.fileId(r.d.file));
     if (!pair) return;
-    if (pair.active === job) {
-      if (job.flow) this.net.cancel(job.flow);
+    if (pair.active === r) {
+      if (flow) this.net.cancel(flow);
       pair.active = null;
       this.startNext(from, to, pair);
     } else {
-      const k = pair.jobs.indexOf(job);
+      const k = pair.jobs.indexOf(r);
       if (k >= 0) pair.jobs.splice(k, 1);
       if (!pair.active && pair.jobs.length === 0) this.pairIdle(from, to);
     }
@@ -1208,8 +1219,9 @@ export class World {
             this.takeIn(j.flow);
             this.net.cancel(j.flow);
           }
-          x.cache.unpin(this.fileId(j.req.d.file));
-          j.req.job = null;
+          x.cache.unpin(this.fileId(j.d.file));
+          j.atSource = false;
+          j.flow = null;
         }
         this.releaseTransit(pair);
         pair.jobs.length = 0;
@@ -1223,7 +1235,7 @@ export class World {
     ] as const) {
       for (const d of [...x.downloads.values()]) {
         let uses = false;
-        for (const r of d.requests.values()) if (r.source === y.u) uses = true;
+        for (const r of d.requests) if (r.source === y.u) uses = true;
         if (!uses && !d.scheduler.peerIds().includes(y.id)) continue;
         d.scheduler.peerFailed(y.id);
         if (x.online) this.pump(d);
@@ -1566,6 +1578,19 @@ export class World {
  * heap holds their indices, and a message's index is its sequence number (ties in push order).
  * A query is its hops left (`aux`); an answer is its message object.
  */
+/** The download's live request with scheduler id `id`. */
+function requestOf(d: Download, id: number): Req | undefined {
+  const list = d.requests;
+  for (let k = 0; k < list.length; k++) if (list[k]!.id === id) return list[k];
+  return undefined;
+}
+
+/** Takes a request off its download's list (keeping the others in order). */
+function dropRequest(d: Download, r: Req): void {
+  const k = d.requests.indexOf(r);
+  if (k >= 0) d.requests.splice(k, 1);
+}
+
 class LocalQueue {
   private t = new Float64Array(1024);
   private from = new Int32Array(1024);

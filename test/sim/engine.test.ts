@@ -38,7 +38,7 @@ test('network: flows share the uploader and the downloader fairly', () => {
   const net = new Network(e, { up: Float64Array.from([100, 0, 0, 0, 1e6]), down: Float64Array.from([0, 1000, 1000, 30, 1e6]), apNode: 4 });
   const done: Record<string, number> = {};
   const arrivals: number[] = [];
-  const onUnits = (name: string) => (_first: number, times: readonly number[], end: boolean) => {
+  const onUnits = (name: string) => (_f: unknown, _first: number, times: readonly number[], end: boolean) => {
     if (name === 'a') arrivals.push(...times);
     if (end) done[name] = e.now();
   };
