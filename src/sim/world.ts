@@ -41,6 +41,7 @@ const SRC_SERVER = 1;
 const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
 const NO_HOLDERS = new FileSet();
+const NO_TARGETS = new Int32Array(0);
 const AP_SOURCE: StreamSource = { id: SERVER };
 const NO_FILES: readonly string[] = [];
 const byArrival = (a: Req, b: Req): number => a.arriveAt - b.arriveAt;
@@ -185,10 +186,13 @@ interface Client {
   srcs: Map<number, Uint8Array>;
   neighbours: Neighbours;
   /**
-   * `neighbours.searchTargets()` as node numbers, in the same order; null when the neighbour set
-   * changed since it was made (link, closeLink). A flood reads it at every client it visits.
+   * `neighbours.searchTargets()` as node numbers, in the same order (the order links were made),
+   * the first `targetCount` entries: kept up to date by `link` and `closeLink` rather than made
+   * anew from the core's list, since a flood reads it at every client it visits and links change
+   * between most of those visits. The invariant checks compare it with the core's list.
    */
-  targets: Int32Array | null;
+  targets: Int32Array;
+  targetCount: number;
   search: OverlaySearch;
   uploads: UploadSlots;
   serving: Map<number, Pair>;
@@ -388,7 +392,8 @@ export class World {
       completeCount: 0,
       srcs: new Map(),
       neighbours: new Neighbours(config),
-      targets: null,
+      targets: NO_TARGETS,
+      targetCount: 0,
       search: new OverlaySearch({ config, rng: this.rngSearch }),
       uploads: new UploadSlots(config),
       serving: new Map(),
@@ -1189,13 +1194,13 @@ export class World {
     const now = this.engine.now();
     if (dialer.neighbours.has(other.id)) return true;
     if (!other.neighbours.canAccept()) return false;
-    dialer.targets = null;
-    other.targets = null;
     if (dialer.neighbours.add(other.id, { direction: 'out', role: 'peer', now }) !== 'added') return false;
     if (other.neighbours.add(dialer.id, { direction: 'in', role: 'peer', now }) !== 'added') {
       dialer.neighbours.remove(other.id);
       return false;
     }
+    addTarget(dialer, other.u);
+    addTarget(other, dialer.u);
     this.schedulePrune(dialer);
     this.schedulePrune(other);
     return true;
@@ -1203,10 +1208,8 @@ export class World {
 
   /** A link closes: neighbour sets, uploads over it, and downloads using it (peerFailed). */
   private closeLink(a: Client, b: Client): void {
-    a.neighbours.remove(b.id);
-    b.neighbours.remove(a.id);
-    a.targets = null;
-    b.targets = null;
+    if (a.neighbours.remove(b.id)) removeTarget(a, b.u);
+    if (b.neighbours.remove(a.id)) removeTarget(b, a.u);
     for (const [x, y] of [
       [a, b],
       [b, a],
@@ -1363,18 +1366,6 @@ export class World {
     });
   }
 
-  /** A client's search targets as node numbers (see {@link Client.targets}). */
-  private targetsOf(c: Client): Int32Array {
-    let t = c.targets;
-    if (t === null) {
-      const ids = c.neighbours.searchTargets();
-      t = new Int32Array(ids.length);
-      for (let k = 0; k < ids.length; k++) t[k] = Number(ids[k]);
-      c.targets = t;
-    }
-    return t;
-  }
-
   /**
    * Runs one overlay search through the cores of every client it reaches, in time order, at the
    * moment it starts; returns the holders whose answers reach the searcher within the wait, in
@@ -1421,11 +1412,12 @@ export class World {
     let late = this.floodLate;
     let lateCount = 0;
     const lastHopDeferred = this.opts.config.searchHops <= 2;
-    const own = this.targetsOf(c);
+    const own = c.targets;
+    const ownCount = c.targetCount;
     // The searcher's neighbours get its query first (the lowest sequence numbers): a later copy
     // reaching one of them no earlier than that loses, and is not queued. Messages arriving after
     // the deadline are never processed (the loops below stop there): not queued either.
-    for (let k = 0; k < own.length; k++) {
+    for (let k = 0; k < ownCount; k++) {
       const to = own[k]!;
       const at = now + this.rtt(c.u, to) / 2;
       st[4 * to + F_MARK] = directMark;
@@ -1459,8 +1451,9 @@ export class World {
       }
       if (hops <= 1) continue;
       const next = hops - 1;
-      const list = this.targetsOf(to);
-      for (let k = 0; k < list.length; k++) {
+      const list = to.targets;
+      const listCount = to.targetCount;
+      for (let k = 0; k < listCount; k++) {
         const y = list[k]!;
         const b = 4 * y;
         if (y === fromU || st[b + F_SEEN] === flood) continue;
@@ -1527,12 +1520,20 @@ export class World {
   // ---------------------------------------------------------------- sampling
 
   /** Calls `fn` with every online client. */
-  forEachOnline(fn: (c: { neighbours: number; hoursSinceLogin: number; uploads: number; uploadFlows: number; cacheUsed: number; cacheLimit: number; id: string }) => void): void {
+  forEachOnline(fn: (c: { neighbours: number; hoursSinceLogin: number; uploads: number; uploadFlows: number; cacheUsed: number; cacheLimit: number; id: string; targetsAgree: boolean }) => void): void {
     const now = this.engine.now();
     for (const c of this.clients) {
       if (!c || !c.online) continue;
-      fn({ neighbours: c.neighbours.count, hoursSinceLogin: (now - c.loginAt) / 3_600_000, uploads: c.uploads.active, uploadFlows: this.net.uploads(c.u), cacheUsed: c.cache.used, cacheLimit: c.cache.limit, id: c.id });
+      fn({ neighbours: c.neighbours.count, hoursSinceLogin: (now - c.loginAt) / 3_600_000, uploads: c.uploads.active, uploadFlows: this.net.uploads(c.u), cacheUsed: c.cache.used, cacheLimit: c.cache.limit, id: c.id, targetsAgree: this.targetsAgree(c) });
     }
+  }
+
+  /** Whether the client's search targets (kept by the world) are its core's, in the same order. */
+  private targetsAgree(c: Client): boolean {
+    const ids = c.neighbours.searchTargets();
+    if (ids.length !== c.targetCount) return false;
+    for (let k = 0; k < ids.length; k++) if (Number(ids[k]) !== c.targets[k]) return false;
+    return true;
   }
 
   /** Every client's cache, online or not (they keep it). */
@@ -1578,6 +1579,27 @@ export class World {
  * heap holds their indices, and a message's index is its sequence number (ties in push order).
  * A query is its hops left (`aux`); an answer is its message object.
  */
+/** Appends a new neighbour to the client's search targets (see {@link Client.targets}). */
+function addTarget(c: Client, u: number): void {
+  if (c.targetCount === c.targets.length) {
+    const bigger = new Int32Array(Math.max(8, 2 * c.targets.length));
+    bigger.set(c.targets);
+    c.targets = bigger;
+  }
+  c.targets[c.targetCount++] = u;
+}
+
+/** Takes a former neighbour out of the client's search targets, keeping the others' order. */
+function removeTarget(c: Client, u: number): void {
+  const t = c.targets;
+  const n = c.targetCount;
+  let k = 0;
+  while (k < n && t[k] !== u) k++;
+  if (k === n) return;
+  t.copyWithin(k, k + 1, n);
+  c.targetCount = n - 1;
+}
+
 /** The download's live request with scheduler id `id`. */
 function requestOf(d: Download, id: number): Req | undefined {
   const list = d.requests;

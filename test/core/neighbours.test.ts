@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Neighbours, type NeighboursConfig, type Role } from '../../src/core/neighbours.ts';
+import { Neighbours, type Direction, type NeighboursConfig, type Role } from '../../src/core/neighbours.ts';
+import { Neighbours as ReferenceNeighbours } from './neighbours-reference.ts';
 import { defaultConfig, type NeighbourUtilityWeights } from '../../src/core/config.ts';
 
 const MIN = 60_000;
@@ -379,3 +380,170 @@ test('prune keeps the most useful and never touches the grace period (property)'
 function connectedAt(sorted: { connectedAt: number }[], id: string): number {
   return sorted[Number(id.slice(1))]!.connectedAt;
 }
+
+// --- equivalence with the unoptimised class (frozen copy in neighbours-reference.ts) ---
+
+/** mulberry32: a small seeded generator, so a failing scenario can be replayed by its seed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The outcome of a call: its value, or the class and message of what it threw. */
+function outcome(f: () => unknown): unknown {
+  try {
+    const v = f();
+    return { value: v instanceof Map ? [...v.entries()] : v };
+  } catch (e) {
+    return { threw: (e as Error).constructor.name, message: (e as Error).message };
+  }
+}
+
+test('the optimised class answers every call exactly as the original (randomized, seeded)', () => {
+  const scenarios = 200;
+  const steps = 400;
+  for (let seed = 1; seed <= scenarios; seed++) {
+    const rnd = seeded(seed);
+    const int = (k: number) => Math.floor(rnd() * k);
+    const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+    const soft = pick([0, 1, 3, 5, 8, 20, 50]);
+    const hard = soft + pick([0, 1, 4, 10]);
+    const weightChoices = [0, 1, 1, 1.05, 1.1, 1.25, 2.5, 1e-3];
+    const weights: NeighbourUtilityWeights = seed % 4 === 0
+      ? defaultConfig.neighbourUtilityWeights
+      : {
+          sent10m: pick(weightChoices), sent60m: pick(weightChoices), received10m: pick(weightChoices),
+          received60m: pick(weightChoices), peersFound60m: pick(weightChoices), wantedTracks10m: pick(weightChoices),
+        };
+    const cfg = config({
+      neighbourSoftLimit: soft,
+      neighbourHardLimit: hard,
+      neighbourPruneHeadroom: int(soft + 1),
+      neighbourPruneGraceMs: pick([0, 1, 30_000, 2 * MIN, 7.5 * MIN]),
+      neighbourUtilityWeights: weights,
+    });
+    const a = new Neighbours(cfg);
+    const b = new ReferenceNeighbours(cfg);
+    const pool = Array.from({ length: hard + 6 }, (_, i) => pick(['p', 'q', '', 'P']) + String(int(3) ? i : 100 - i));
+    const roles: Role[] = ['peer', 'leecher'];
+    // The latest time so far; calls also come with older times (late events) and odd ones.
+    let t = pick([0, 0, -7 * MIN - 0.5, 1.7e12 + int(1e6), 59_999, 6 * MIN - 1]);
+    const time = (): number => {
+      const r = rnd();
+      if (r < 0.55) return t;
+      if (r < 0.8) return t - int(20 * MIN) * (rnd() < 0.5 ? 1 : 0.25); // late, maybe fractional
+      if (r < 0.85) return Math.floor(t / MIN) * MIN - pick([0, 1, 0.5, 1e-9]); // just before a minute starts
+      if (r < 0.995) return t + int(3 * MIN);
+      return pick([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+    };
+    const amount = (): number => {
+      const r = rnd();
+      if (r < 0.4) return pick([1, 2, 100, 1024, 16_384]); // small set: many equal scores
+      if (r < 0.8) return int(1e6) + (rnd() < 0.2 ? 0.3 : 0);
+      if (r < 0.9) return 0;
+      if (r < 0.97) return pick([1e30, 4e38, 1e300, 2 ** 32 + 1]); // float32 rounding and saturation
+      return pick([-1, -0, Number.NaN, Number.POSITIVE_INFINITY]);
+    };
+    for (let s = 0; s < steps; s++) {
+      // Advance the clock: mostly a little, sometimes across buckets, rarely hours.
+      const r = rnd();
+      if (r < 0.5) t += int(2_000);
+      else if (r < 0.8) t += int(2 * MIN);
+      else if (r < 0.97) t += int(12 * MIN) + rnd();
+      else t += int(5 * 60 * MIN);
+      const id = pick(pool);
+      const op = int(20);
+      const call = (f: (n: Neighbours | ReferenceNeighbours) => unknown) => {
+        const got = outcome(() => f(a));
+        const want = outcome(() => f(b));
+        assert.deepStrictEqual(got, want, `seed ${seed}, step ${s}, op ${op}`);
+      };
+      switch (op) {
+        case 0:
+        case 1:
+        case 2: {
+          const how = { direction: pick<Direction>(['in', 'out']), role: pick(roles), now: rnd() < 0.02 ? Number.NaN : t - int(3) * int(MIN) };
+          call((n) => n.add(id, how));
+          break;
+        }
+        case 3:
+          call((n) => n.remove(id));
+          break;
+        case 4:
+        case 5: {
+          const [x, now] = [amount(), time()];
+          call((n) => n.recordSent(id, x, now));
+          break;
+        }
+        case 6:
+        case 7: {
+          const [x, now] = [amount(), time()];
+          call((n) => n.recordReceived(id, x, now));
+          break;
+        }
+        case 8: {
+          const [x, now] = [amount(), time()];
+          call((n) => n.recordPeersFound(id, x, now));
+          break;
+        }
+        case 9: {
+          const now = time();
+          call((n) => n.recordWantedTrack(id, now));
+          break;
+        }
+        case 10:
+        case 11: {
+          const now = rnd() < 0.9 ? t : time();
+          call((n) => n.prune(now));
+          break;
+        }
+        case 12: {
+          const now = rnd() < 0.9 ? t : time();
+          call((n) => n.utilities(now));
+          break;
+        }
+        case 13: {
+          const now = time();
+          call((n) => n.usefulness(id, now));
+          break;
+        }
+        case 14: {
+          const except = rnd() < 0.5 ? id : undefined;
+          call((n) => n.searchTargets(except));
+          break;
+        }
+        case 15: {
+          const role = pick(roles);
+          call((n) => n.setRole(id, role));
+          break;
+        }
+        case 16:
+          call((n) => [n.has(id), n.role(id), n.direction(id)]);
+          break;
+        case 17:
+          call((n) => [n.ids(), n.count, n.canDial(), n.canAccept(), n.pruneTarget]);
+          break;
+        default: {
+          // A burst like the simulator's: many chunks within a few ms, to several neighbours.
+          const ids = [id, pick(pool), pick(pool)];
+          for (let k = 0; k < 20; k++) {
+            const [who, x, now] = [pick(ids), pick([1024, 16_384, 65_536]), t + int(5)];
+            call((n) => (k % 2 ? n.recordSent(who, x, now) : n.recordReceived(who, x, now)));
+          }
+        }
+      }
+    }
+    // Finally every neighbour's counters, which also cover what no return value showed yet.
+    for (const id of pool) for (const now of [t, t + 9 * MIN, t + 59 * MIN]) {
+      const got = outcome(() => a.usefulness(id, now));
+      const want = outcome(() => b.usefulness(id, now));
+      assert.deepStrictEqual(got, want, `seed ${seed}, final usefulness of ${id}`);
+    }
+  }
+});
