@@ -91,6 +91,16 @@ const CRITERIA: readonly { offset: number; cells: number; weight: keyof Neighbou
   { offset: WANTED_FINE, cells: FINE_CELLS, weight: 'wantedTracks10m' },
 ];
 
+// Scratch space of `score` and `prune`, grown when needed and shared by all instances (the calls
+// never nest): the simulator scores every client each prune interval, and these calls then
+// allocate only what they return. `scoreList` may keep a few dozen stale references to
+// neighbours of any instance until they are overwritten, which is harmless.
+let scoreList: Neighbour[] = [];
+let scoreTotals = new Float64Array(64);
+let scoreRaw = new Float64Array(64);
+let scoreOrder = new Int32Array(64);
+let scoreBase = new Int32Array(64);
+
 interface Neighbour {
   readonly id: string;
   readonly direction: Direction;
@@ -121,6 +131,14 @@ export class Neighbours {
   // a ring always holds exactly its window.
   private fineBucket = Number.NEGATIVE_INFINITY;
   private coarseBucket = Number.NEGATIVE_INFINITY;
+  // Most calls come at times within the newest buckets; these spare them the divisions. Any time
+  // up to `steadyUntil` is in no newer bucket (`advance` has nothing to do); any time from
+  // `steadyFrom` to `steadyUntil` is in exactly the newest ones, whose ring cells are `fineCell`
+  // and `coarseCell`. Empty (+∞..−∞) until the first time is seen. Set by `settle`.
+  private steadyFrom = Number.POSITIVE_INFINITY;
+  private steadyUntil = Number.NEGATIVE_INFINITY;
+  private fineCell = 0;
+  private coarseCell = 0;
 
   constructor(config: NeighboursConfig) {
     const { neighbourSoftLimit: soft, neighbourHardLimit: hard, neighbourPruneHeadroom: headroom } = config;
@@ -183,7 +201,6 @@ export class Neighbours {
     if (this.byId.size >= this.hard) return 'full';
     this.advance(how.now);
     const slot = this.takeSlot();
-    this.counters.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
     this.byId.set(peerId, { id: peerId, direction: how.direction, role: how.role, connectedAt: how.now, slot });
     return 'added';
   }
@@ -291,9 +308,9 @@ export class Neighbours {
    * gets no points. The utility is the sum over the criteria.
    */
   utilities(now: number): Map<string, number> {
-    const { list, totals } = this.score(now);
+    const n = this.score(now);
     const out = new Map<string, number>();
-    for (let i = 0; i < list.length; i++) out.set(list[i].id, totals[i]);
+    for (let i = 0; i < n; i++) out.set(scoreList[i].id, scoreTotals[i]);
     return out;
   }
 
@@ -314,47 +331,79 @@ export class Neighbours {
     checkTime(now);
     const excess = this.byId.size - this.pruneTarget;
     if (excess <= 0) return [];
-    const { list, totals } = this.score(now);
-    const candidates: number[] = [];
-    for (let i = 0; i < list.length; i++) if (now - list[i].connectedAt >= this.graceMs) candidates.push(i);
-    candidates.sort((a, b) => {
-      const na = list[a];
-      const nb = list[b];
-      return totals[a] - totals[b] || na.connectedAt - nb.connectedAt || (na.id < nb.id ? -1 : na.id > nb.id ? 1 : 0);
-    });
+    const n = this.score(now);
+    const list = scoreList;
+    const totals = scoreTotals;
+    // The `excess` first candidates in the order of `goesBefore`, kept sorted by insertion: that
+    // order is total (ids are unique), so this is the prefix a full sort would give.
+    const chosen = scoreOrder;
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      if (!(now - list[i].connectedAt >= this.graceMs)) continue; // in its grace period
+      let j: number;
+      if (k < excess) j = k++;
+      else if (goesBefore(list, totals, i, chosen[k - 1])) j = k - 1; // the last one chosen drops out
+      else continue;
+      for (; j > 0 && goesBefore(list, totals, i, chosen[j - 1]); j--) chosen[j] = chosen[j - 1];
+      chosen[j] = i;
+    }
     const out: string[] = [];
-    for (let k = 0; k < candidates.length && k < excess; k++) out.push(list[candidates[k]].id);
+    for (let j = 0; j < k; j++) out.push(list[chosen[j]].id);
     return out;
   }
 
-  /** The neighbours in insertion order and their utilities, aligned. */
-  private score(now: number): { list: Neighbour[]; totals: Float64Array } {
+  /**
+   * Scores the neighbours: on return `scoreList[0..n)` holds them in insertion order and
+   * `scoreTotals[0..n)` their utilities; returns n.
+   */
+  private score(now: number): number {
     checkTime(now);
     this.advance(now);
-    const list = Array.from(this.byId.values());
-    const n = list.length;
-    const totals = new Float64Array(n);
-    const raw = new Float64Array(n);
-    const order = new Int32Array(n);
+    const n = this.byId.size;
+    if (scoreTotals.length < n) growScratch(n);
+    const list = scoreList;
+    const totals = scoreTotals;
+    const raw = scoreRaw; // the positive raw scores of one criterion, sorted descending
+    const order = scoreOrder; // whose they are
+    const bases = scoreBase; // where each neighbour's counters start
+    const data = this.counters;
+    let i = 0;
+    for (const nb of this.byId.values()) {
+      list[i] = nb;
+      bases[i++] = nb.slot * STRIDE;
+    }
+    totals.fill(0, 0, n);
     for (const c of CRITERIA) {
       const weight = this.weights[c.weight];
-      for (let i = 0; i < n; i++) {
-        raw[i] = this.sum(list[i].slot * STRIDE + c.offset, c.cells);
-        order[i] = i;
+      // Adding 0 points changes no total.
+      if (weight === 0) continue;
+      // Only the places matter, and equal scores share one, so the order among equal scores is
+      // free; a raw score of 0 earns nothing and ranks below every other, so it is left out.
+      const { offset, cells } = c;
+      let count = 0;
+      for (i = 0; i < n; i++) {
+        const from = bases[i] + offset;
+        let score = 0;
+        for (let k = 0; k < cells; k++) score += data[from + k]; // as in `sum`: same order, same float
+        if (!(score > 0)) continue;
+        let pos = count++;
+        for (; pos > 0 && raw[pos - 1] < score; pos--) {
+          raw[pos] = raw[pos - 1];
+          order[pos] = order[pos - 1];
+        }
+        raw[pos] = score;
+        order[pos] = i;
       }
-      order.sort((a, b) => raw[b] - raw[a]);
       let place = 0;
-      for (let pos = 0; pos < n; pos++) {
-        const i = order[pos];
-        const score = raw[i];
-        if (score <= 0) break; // sorted descending: the rest are 0 too, and 0 earns nothing
-        if (pos > 0 && score !== raw[order[pos - 1]]) place = pos;
-        totals[i] += weight * (n - place);
+      for (let pos = 0; pos < count; pos++) {
+        if (pos > 0 && raw[pos] !== raw[pos - 1]) place = pos;
+        totals[order[pos]] += weight * (n - place);
       }
     }
-    return { list, totals };
+    return n;
   }
 
+  /** The sum of a ring's cells, always added in the same order so the float result never varies. */
   private sum(from: number, cells: number): number {
     let total = 0;
     for (let k = 0; k < cells; k++) total += this.counters[from + k];
@@ -367,8 +416,14 @@ export class Neighbours {
     const n = this.byId.get(peerId);
     // Late events for a link already closed are normal (a chunk in flight when it closed).
     if (!n || amount === 0) return;
-    this.advance(now);
     const base = n.slot * STRIDE;
+    if (now >= this.steadyFrom && now <= this.steadyUntil) {
+      // The usual case: a time within the newest buckets.
+      if (fineRing >= 0) this.counters[base + fineRing + this.fineCell] += amount;
+      if (coarseRing >= 0) this.counters[base + coarseRing + this.coarseCell] += amount;
+      return;
+    }
+    this.advance(now);
     if (fineRing >= 0) {
       const b = Math.floor(now / FINE_MS);
       // An event older than the newest bucket seen still counts if its bucket is in the window.
@@ -382,35 +437,70 @@ export class Neighbours {
 
   /** Moves the windows forward to `now`: clears the cells of the buckets that fell out. */
   private advance(now: number): void {
+    if (now <= this.steadyUntil) return;
+    let moved = false;
     const fine = Math.floor(now / FINE_MS);
     if (fine > this.fineBucket) {
       this.clearBuckets(this.fineBucket, fine, FINE_CELLS, FINE_RINGS);
       this.fineBucket = fine;
+      moved = true;
     }
     const coarse = Math.floor(now / COARSE_MS);
     if (coarse > this.coarseBucket) {
       this.clearBuckets(this.coarseBucket, coarse, COARSE_CELLS, COARSE_RINGS);
       this.coarseBucket = coarse;
+      moved = true;
     }
+    if (moved) this.settle();
   }
 
-  /** Clears, in every slot, the ring cells of buckets `from + 1 .. to` (at most a whole ring). */
+  /**
+   * Sets `steadyFrom`, `steadyUntil` and the cells for the newest buckets: from the start of the
+   * newest fine bucket to 1 ms before its end. The bounds are checked rather than assumed, since
+   * float division may round at huge or fractional times; division and floor are monotonic, so
+   * what holds at both bounds holds at every time between them. If a check fails the range is
+   * left empty and every call takes the general path.
+   */
+  private settle(): void {
+    const fine = this.fineBucket;
+    const coarse = this.coarseBucket;
+    const from = Math.max(fine * FINE_MS, coarse * COARSE_MS);
+    const until = Math.min((fine + 1) * FINE_MS, (coarse + 1) * COARSE_MS) - 1;
+    if (inBuckets(from, fine, coarse) && inBuckets(until, fine, coarse)) {
+      this.steadyFrom = from;
+      this.steadyUntil = until;
+    } else {
+      this.steadyFrom = Number.POSITIVE_INFINITY;
+      this.steadyUntil = Number.NEGATIVE_INFINITY;
+    }
+    this.fineCell = mod(fine, FINE_CELLS);
+    this.coarseCell = mod(coarse, COARSE_CELLS);
+  }
+
+  /**
+   * Clears, in every slot ever taken, the ring cells of buckets `from + 1 .. to` (at most a whole
+   * ring). Slots never taken hold only zeros.
+   */
   private clearBuckets(from: number, to: number, cells: number, rings: readonly number[]): void {
     const steps = Math.min(to - from, cells);
     const data = this.counters;
+    const slots = this.byId.size + this.freeSlots.length;
     for (let s = 1; s <= steps; s++) {
       const cell = mod(to - steps + s, cells);
-      for (let slot = 0; slot < this.capacity; slot++) {
-        const base = slot * STRIDE + cell;
-        for (const ring of rings) data[base + ring] = 0;
+      for (let base = cell; base < slots * STRIDE; base += STRIDE) {
+        for (let r = 0; r < rings.length; r++) data[base + rings[r]] = 0;
       }
     }
   }
 
+  /** A slot with all counters 0: a freed one, cleared, or the next never taken. */
   private takeSlot(): number {
     const free = this.freeSlots.pop();
-    if (free !== undefined) return free;
-    const used = this.byId.size; // no free slot: slots 0..used-1 are all taken
+    if (free !== undefined) {
+      this.counters.fill(0, free * STRIDE, (free + 1) * STRIDE);
+      return free;
+    }
+    const used = this.byId.size; // no free slot: slots 0..used-1 are all taken, the rest never were
     if (used >= this.capacity) {
       const grown = new Float32Array(Math.min(this.capacity + SLOT_STEP, Math.max(this.hard, 1)) * STRIDE);
       grown.set(this.counters);
@@ -419,6 +509,32 @@ export class Neighbours {
     }
     return used;
   }
+}
+
+/**
+ * The order of `prune`: least utility first, then oldest connection, then by id. Equal utilities
+ * (also two infinite ones) fall through to the next key, as in a sort by `a − b || …`.
+ */
+function goesBefore(list: readonly Neighbour[], totals: Float64Array, a: number, b: number): boolean {
+  if (totals[a] !== totals[b]) return totals[a] < totals[b];
+  const na = list[a];
+  const nb = list[b];
+  if (na.connectedAt !== nb.connectedAt) return na.connectedAt < nb.connectedAt;
+  return na.id < nb.id;
+}
+
+/** Whether `t` is in fine bucket `fine` and coarse bucket `coarse`. */
+function inBuckets(t: number, fine: number, coarse: number): boolean {
+  return Math.floor(t / FINE_MS) === fine && Math.floor(t / COARSE_MS) === coarse;
+}
+
+function growScratch(n: number): void {
+  const size = Math.max(n, 2 * scoreTotals.length);
+  scoreTotals = new Float64Array(size);
+  scoreRaw = new Float64Array(size);
+  scoreOrder = new Int32Array(size);
+  scoreBase = new Int32Array(size);
+  scoreList = new Array<Neighbour>(size);
 }
 
 function mod(a: number, n: number): number {
