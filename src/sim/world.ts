@@ -1501,6 +1501,16 @@ export class World {
       const msg = fq.msg!;
       const toU = fq.toNode;
       const fromU = fq.fromNode;
+      if (lastHopDeferred && toU !== c.u) {
+        // A forwarder passes the answer on to the searcher. With at most two hops its core's
+        // `onFound` is a pure lookup with a known result: it admitted the query in this flood
+        // (nothing else touched its dedup memory since), from the searcher (only the searcher sends
+        // copies with two hops left), and has no open search of that id (it would have refused
+        // the query). So the route is taken without asking it; the queue is the same.
+        const at = t + this.rtt(toU, c.u) / 2;
+        if (at <= deadline) fq.push(at, toU, c.u, 0, msg);
+        continue;
+      }
       const out = searchOf[toU]!.onFound(clients[fromU]!.id, msg, t);
       if ('result' in out) {
         clients[toU]!.neighbours.recordPeersFound(clients[fromU]!.id, 1, now);
