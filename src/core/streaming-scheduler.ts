@@ -355,6 +355,9 @@ export class StreamingScheduler {
    */
   private readonly dueVals = SCRATCH.dueVals;
   private wake: number | undefined;
+  /** The latest decision's time and the part of its wake-up that is not a request's slow check (`recheckWake`). */
+  private decidedAt = -Infinity;
+  private wakeBesidesSlow: number | undefined;
 
   constructor(
     private readonly track: PlaybackTrack,
@@ -481,6 +484,21 @@ export class StreamingScheduler {
    */
   wakeAt(): number | undefined {
     return this.wake;
+  }
+
+  /**
+   * {@link wakeAt} as the latest decision would have set it had it known the chunks that arrived
+   * since (`chunkArrived`): a request they show to be progressing is not due its slow check yet.
+   * The other moments stay as that decision set them (more audio held only moves a buffer mark
+   * later, so they are never late). For a runtime that takes in arrivals in batches between
+   * decisions: when its wake-up comes and this is still in the future, nothing is due, and it can
+   * wait until then instead of deciding.
+   */
+  recheckWake(): number | undefined {
+    const now = this.decidedAt;
+    let at = this.wakeBesidesSlow;
+    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.slowCheckAt(r));
+    return at;
   }
 
   /** The decision now. The runtime cancels `cancel`, sends `assign`, and applies `emergency`. */
@@ -844,7 +862,6 @@ export class StreamingScheduler {
     const c = this.config;
     const now = d.now;
     let at: number | undefined;
-    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.silentSince(r) + this.slowLimitMs(r) + 1);
     const mode = d.out.mode;
     if (mode === 'comfortable' || mode === 'low' || mode === 'emergency') {
       const remaining = this.track.durationMs - d.positionMs;
@@ -866,7 +883,15 @@ export class StreamingScheduler {
       at = laterThan(now, at, now + d.startsInMs - c.prefetchApFallbackMs);
       at = laterThan(now, at, now + d.startsInMs + bufferedMs - c.lowBufferMs + 1);
     }
+    this.decidedAt = now;
+    this.wakeBesidesSlow = at;
+    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.slowCheckAt(r));
     return at;
+  }
+
+  /** When a request turns slow if nothing arrives for it meanwhile (1 ms past its limit). */
+  private slowCheckAt(r: LiveRequest): number {
+    return this.silentSince(r) + this.slowLimitMs(r) + 1;
   }
 
   private send(d: Decision, source: string, first: number, count: number, reason: ApReason | undefined): void {

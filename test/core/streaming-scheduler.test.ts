@@ -516,6 +516,27 @@ test('slow AP without a peer: the request is kept (nowhere better to send it), a
   assert.equal(s.wakeAt(), undefined);
 });
 
+test('recheckWake: chunks taken in after a decision move the slow check as a new decision would, and nothing else', () => {
+  const s = new StreamingScheduler(TRACK, config, { batchChunks: 32 });
+  const d = s.next(0, view());
+  const [a] = d.assign;
+  assert.equal(s.wakeAt(), 1001);
+  assert.equal(s.recheckWake(), 1001, 'nothing arrived: the same moment');
+  // One chunk arrives at 900 ms: the request is progressing; silent again from 900 ms on, for at
+  // least four chunk-times at the measured rate (16 384 bytes in 900 ms).
+  s.chunkArrived(900, a!.id, 0);
+  const moved = s.recheckWake()!;
+  assert.equal(moved, 900 + 4 * 900 + 1);
+  assert.equal(s.wakeAt(), 1001, 'wakeAt stays the latest decision\'s');
+  // A decision at 900 ms with that chunk held sets the same moment.
+  s.next(900, view({ held: (i) => i === 0 }));
+  assert.equal(s.wakeAt(), moved);
+  assert.equal(s.recheckWake(), moved);
+  // Every chunk arrives: no request can turn slow, and nothing else was pending.
+  for (let i = 1; i < a!.count; i++) s.chunkArrived(950, a!.id, i);
+  assert.equal(s.recheckWake(), undefined);
+});
+
 test('slow peer request: urgent chunks go to the AP (slow-peer), others to another peer; the slow peer is demoted', () => {
   const s = new StreamingScheduler(TRACK, config, { batchChunks: 4, pipeline: 1 });
   s.addPeers(['p1', 'p2']);
