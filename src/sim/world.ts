@@ -254,12 +254,19 @@ export class World {
    * line (a flood looks at D² ≈ 1 000–2 500 clients scattered over memory), at `4 * client` +:
    * - {@link F_SEEN}: the number of the latest flood whose query it took in (its dedup memory
    *   holds that query id);
-   * - {@link F_MARK}: `2 * flood + 1` if it is a neighbour of that flood's searcher, `2 * flood` if
-   *   a last-hop copy reached it (see searchFlood);
+   * - {@link F_MARK}: `2 * flood` if a last-hop copy reached it and it holds the file (see
+   *   searchFlood);
    * - {@link F_AT}, {@link F_FROM}: when the searcher's own copy reaches it (Infinity: after the
    *   wait), or when the first last-hop copy did and from whom.
    */
   private readonly floodState: Float64Array;
+  /**
+   * Per client, 1 while it is a neighbour of the current flood's searcher: one byte per client, so
+   * the question a flood asks of every client its forwarders reach (a thousand or more) stays
+   * within the CPU's cache, and the state above is read only for the clients that do something
+   * with the query.
+   */
+  private readonly floodDirect: Uint8Array;
   private floodNumber = 0;
   /**
    * Per client, its overlay core, as a dense array: a flood visits thousands of clients, and
@@ -324,6 +331,7 @@ export class World {
     this.batchChunks = Math.max(1, Math.round(PRODUCT_REQUEST_BYTES / opts.config.chunkSize));
     this.lazy = opts.deliveryStep > 1;
     this.floodState = new Float64Array(4 * n);
+    this.floodDirect = new Uint8Array(n);
   }
 
   // ---------------------------------------------------------------- set-up
@@ -1429,8 +1437,8 @@ export class World {
     fq.reset();
     const st = this.floodState;
     const flood = ++this.floodNumber;
-    const directMark = 2 * flood + 1;
     const firstMark = 2 * flood;
+    const direct = this.floodDirect;
     st[4 * c.u + F_SEEN] = flood; // the searcher remembers its own id (OverlaySearch.start)
     let late = this.floodLate;
     let lateCount = 0;
@@ -1443,7 +1451,7 @@ export class World {
     for (let k = 0; k < ownCount; k++) {
       const to = own[k]!;
       const at = now + this.rtt(c.u, to) / 2;
-      st[4 * to + F_MARK] = directMark;
+      direct[to] = 1;
       st[4 * to + F_AT] = at <= deadline ? at : Infinity;
       if (at <= deadline) q.push(at, c.u, to, sends[k]!.msg.hops, null);
     }
@@ -1478,16 +1486,21 @@ export class World {
       const listCount = to.targetCount;
       for (let k = 0; k < listCount; k++) {
         const y = list[k]!;
+        if (y === fromU) continue;
         const b = 4 * y;
-        if (y === fromU || st[b + F_SEEN] === flood) continue;
-        const at = t + this.rtt(toU, y) / 2;
-        if (at > deadline) continue;
-        const mark = st[b + F_MARK];
-        if (mark === directMark) {
-          if (at < st[b + F_AT]!) q.push(at, toU, y, next, null);
+        if (direct[y] === 1) {
+          if (st[b + F_SEEN] === flood) continue;
+          const at = t + this.rtt(toU, y) / 2;
+          if (at <= deadline && at < st[b + F_AT]!) q.push(at, toU, y, next, null);
         } else if (next === 1 && lastHopDeferred) {
-          // Only last-hop copies reach y: keep the first (ties go to the one sent first).
-          if (mark === firstMark) {
+          // Only last-hop copies reach y, and a client that does not hold the file does nothing
+          // with one (it forwards no last-hop copy and has no answer): nothing of its copies is
+          // ever read, so they are not looked at. A holder keeps the first (ties go to the one
+          // sent first).
+          if (!holders.has(y)) continue;
+          const at = t + this.rtt(toU, y) / 2;
+          if (at > deadline) continue;
+          if (st[b + F_MARK] === firstMark) {
             if (at < st[b + F_AT]!) {
               st[b + F_AT] = at;
               st[b + F_FROM] = toU;
@@ -1503,18 +1516,19 @@ export class World {
             }
             late[lateCount++] = y;
           }
-        } else {
-          q.push(at, toU, y, next, null);
+        } else if (st[b + F_SEEN] !== flood) {
+          const at = t + this.rtt(toU, y) / 2;
+          if (at <= deadline) q.push(at, toU, y, next, null);
         }
       }
     }
-    // The clients only last-hop copies reached take in the first one.
+    for (let k = 0; k < ownCount; k++) direct[own[k]!] = 0;
+    // The holders only last-hop copies reached take in the first one, and answer.
     for (let k = 0; k < lateCount; k++) {
       const y = late[k]!;
       const b = 4 * y;
       const fromU = st[b + F_FROM]!;
       st[b + F_SEEN] = flood;
-      if (!holders.has(y)) continue;
       const at = st[b + F_AT]! + this.rtt(y, fromU) / 2;
       if (at <= deadline) fq.push(at, y, fromU, 0, searchOf[y]!.answerFor(queryId, fileIdOfMsg, 1, clients[y]!.self));
     }
