@@ -31,20 +31,30 @@ export type TimerHandler<T extends Timer> = (timer: T) => void;
 /**
  * The event queue and the virtual clock.
  *
- * The queue is a 4-ary heap whose keys sit in typed arrays in heap order (time, then sequence),
- * beside the events themselves: a sift compares numbers next to each other in memory instead of
- * reading event objects scattered over the heap (with hundreds of thousands of events pending,
- * those reads were a tenth of a big run's time). An entry is a {@link SimEvent} or a
- * {@link Timer} with its handler. Cancelled events and superseded timer schedules stay in the
- * heap until popped, unless they outnumber the live ones: then the heap is rebuilt without them.
- * The order events fire in depends only on their (time, sequence) keys, never on the heap's layout.
+ * The queue is a 4-ary heap of (time, slot) pairs in typed arrays; a slot holds the entry's
+ * sequence number, its event or timer and the timer's handler (null for an event), and stays put
+ * while the entry moves through the heap. A sift so moves two numbers per level, next to each
+ * other's siblings in memory, and reads a sequence number only when two times are equal: with
+ * hundreds of thousands of events pending, reading event objects scattered over the heap was a
+ * tenth of a big run's time, and moving object references (each store checked by the garbage
+ * collector's write barrier) a good part of the rest. Cancelled events and superseded timer
+ * schedules stay in the heap until popped, unless they outnumber the live ones: then the heap is
+ * rebuilt without them. The order events fire in depends only on their (time, sequence) keys,
+ * never on the heap's layout.
  */
 export class Engine implements Clock {
-  private keyAt = new Float64Array(1024);
-  private keySeq = new Float64Array(1024);
-  /** Per entry, the event or timer, and the timer's handler (null for an event). */
-  private targets: (SimEvent | Timer | null)[] = [];
-  private handlers: (TimerHandler<Timer> | null)[] = [];
+  /** Per heap position, the entry's time and its slot. */
+  private heapAt = new Float64Array(1024);
+  private heapSlot = new Int32Array(1024);
+  /** Per slot: the sequence number, the event or timer, and the timer's handler (null for an event). */
+  private slotSeq = new Float64Array(1024);
+  private slotTarget: (SimEvent | Timer | null)[] = [];
+  private slotHandler: (TimerHandler<Timer> | null)[] = [];
+  /** Slots free for reuse (a stack: the latest freed is reused first, still in the CPU's cache). */
+  private freeSlots = new Int32Array(1024);
+  private freeCount = 0;
+  /** Slots ever used: slots at or past it are free too. */
+  private slotsUsed = 0;
   private size = 0;
   /** Cancelled or superseded entries still in the heap. */
   private dead = 0;
@@ -112,12 +122,14 @@ export class Engine implements Clock {
   runUntil(until: number): void {
     while (this.size > 0) {
       // Read through `this`: an event may have grown (replaced) the arrays.
-      const at = this.keyAt[0]!;
+      const at = this.heapAt[0]!;
       if (at > until) break;
-      const seq = this.keySeq[0]!;
-      const target = this.targets[0]!;
-      const handler = this.handlers[0]!;
+      const slot = this.heapSlot[0]!;
+      const seq = this.slotSeq[slot]!;
+      const target = this.slotTarget[slot]!;
+      const handler = this.slotHandler[slot]!;
       this.popTop();
+      this.release(slot);
       if (handler === null) {
         const e = target as SimEvent;
         const fn = e.fn;
@@ -155,107 +167,123 @@ export class Engine implements Clock {
     if (this.dead > 4096 && 2 * this.dead > this.size) this.dropDead();
   }
 
-  private live(k: number): boolean {
-    const target = this.targets[k]!;
-    return this.handlers[k] === null ? (target as SimEvent).fn !== null : (target as Timer).timerSeq === this.keySeq[k];
+  private live(slot: number): boolean {
+    const target = this.slotTarget[slot]!;
+    return this.slotHandler[slot] === null ? (target as SimEvent).fn !== null : (target as Timer).timerSeq === this.slotSeq[slot];
   }
 
   private push(t: number, seq: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
-    if (this.size === this.keyAt.length) this.grow();
-    this.siftUp(this.size++, t, seq, target, handler);
+    if (this.size === this.heapAt.length) this.growHeap();
+    let slot: number;
+    if (this.freeCount > 0) slot = this.freeSlots[--this.freeCount]!;
+    else {
+      if (this.slotsUsed === this.slotSeq.length) this.growSlots();
+      slot = this.slotsUsed++;
+    }
+    this.slotSeq[slot] = seq;
+    this.slotTarget[slot] = target;
+    this.slotHandler[slot] = handler;
+    this.siftUp(this.size++, t, seq, slot);
   }
 
-  /** Puts an entry with key (`t`, `s`) into the hole at `i`, moving parents down past it. */
-  private siftUp(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
-    const keyAt = this.keyAt;
-    const keySeq = this.keySeq;
+  /** Frees a slot whose entry left the heap; its references are dropped for the garbage collector. */
+  private release(slot: number): void {
+    this.slotTarget[slot] = null;
+    this.slotHandler[slot] = null;
+    if (this.freeCount === this.freeSlots.length) {
+      const grown = new Int32Array(this.freeSlots.length * 2);
+      grown.set(this.freeSlots);
+      this.freeSlots = grown;
+    }
+    this.freeSlots[this.freeCount++] = slot;
+  }
+
+  /** Puts an entry (time `t`, sequence `s`, slot `slot`) into the hole at `i`, moving parents down past it. */
+  private siftUp(i: number, t: number, s: number, slot: number): void {
+    const heapAt = this.heapAt;
+    const heapSlot = this.heapSlot;
+    const slotSeq = this.slotSeq;
     while (i > 0) {
       const p = (i - 1) >> 2;
-      const pt = keyAt[p]!;
-      if (t > pt || (t === pt && s > keySeq[p]!)) break;
-      this.move(p, i);
+      const pt = heapAt[p]!;
+      if (t > pt || (t === pt && s > slotSeq[heapSlot[p]!]!)) break;
+      heapAt[i] = pt;
+      heapSlot[i] = heapSlot[p]!;
       i = p;
     }
-    this.put(i, t, s, target, handler);
-  }
-
-  /** Copies the entry at `from` to `to`. */
-  private move(from: number, to: number): void {
-    this.keyAt[to] = this.keyAt[from]!;
-    this.keySeq[to] = this.keySeq[from]!;
-    this.targets[to] = this.targets[from]!;
-    this.handlers[to] = this.handlers[from]!;
-  }
-
-  private put(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
-    this.keyAt[i] = t;
-    this.keySeq[i] = s;
-    this.targets[i] = target;
-    this.handlers[i] = handler;
+    heapAt[i] = t;
+    heapSlot[i] = slot;
   }
 
   /** Removes the root: the last entry sinks from the root to its place. */
   private popTop(): void {
     const n = --this.size;
-    const target = this.targets[n]!;
-    const handler = this.handlers[n]!;
-    this.targets[n] = null;
-    this.handlers[n] = null;
     if (n === 0) return;
-    this.siftDown(0, this.keyAt[n]!, this.keySeq[n]!, target, handler, n);
+    const slot = this.heapSlot[n]!;
+    this.siftDown(0, this.heapAt[n]!, this.slotSeq[slot]!, slot, n);
   }
 
-  /** Puts an entry with key (`t`, `s`) into the hole at `i` of a heap of `n` entries, moving smaller children up. */
-  private siftDown(i: number, t: number, s: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null, n: number): void {
-    const keyAt = this.keyAt;
-    const keySeq = this.keySeq;
+  /** Puts an entry (time `t`, sequence `s`, slot `slot`) into the hole at `i` of a heap of `n` entries, moving smaller children up. */
+  private siftDown(i: number, t: number, s: number, slot: number, n: number): void {
+    const heapAt = this.heapAt;
+    const heapSlot = this.heapSlot;
+    const slotSeq = this.slotSeq;
     for (;;) {
       const first = 4 * i + 1;
       if (first >= n) break;
       let c = first;
-      let ct = keyAt[c]!;
-      let cs = keySeq[c]!;
+      let ct = heapAt[c]!;
       const end = first + 4 < n ? first + 4 : n;
       for (let k = first + 1; k < end; k++) {
-        const kt = keyAt[k]!;
-        if (kt < ct || (kt === ct && keySeq[k]! < cs)) {
+        const kt = heapAt[k]!;
+        if (kt < ct || (kt === ct && slotSeq[heapSlot[k]!]! < slotSeq[heapSlot[c]!]!)) {
           c = k;
           ct = kt;
-          cs = keySeq[k]!;
         }
       }
-      if (t < ct || (t === ct && s < cs)) break;
-      this.move(c, i);
+      if (t < ct || (t === ct && s < slotSeq[heapSlot[c]!]!)) break;
+      heapAt[i] = ct;
+      heapSlot[i] = heapSlot[c]!;
       i = c;
     }
-    this.put(i, t, s, target, handler);
+    heapAt[i] = t;
+    heapSlot[i] = slot;
   }
 
-  /** Rebuilds the heap from its live entries (bottom-up). */
+  /** Rebuilds the heap from its live entries (bottom-up), freeing the slots of the others. */
   private dropDead(): void {
-    const keyAt = this.keyAt;
-    const keySeq = this.keySeq;
-    const targets = this.targets;
-    const handlers = this.handlers;
+    const heapAt = this.heapAt;
+    const heapSlot = this.heapSlot;
     let n = 0;
-    for (let k = 0; k < this.size; k++) if (this.live(k)) this.move(k, n++);
-    for (let k = n; k < this.size; k++) {
-      targets[k] = null;
-      handlers[k] = null;
+    for (let k = 0; k < this.size; k++) {
+      const slot = heapSlot[k]!;
+      if (this.live(slot)) {
+        heapAt[n] = heapAt[k]!;
+        heapSlot[n++] = slot;
+      } else this.release(slot);
     }
     this.size = n;
     this.dead = 0;
-    for (let i = (n - 2) >> 2; i >= 0; i--) this.siftDown(i, keyAt[i]!, keySeq[i]!, targets[i]!, handlers[i]!, n);
+    for (let i = (n - 2) >> 2; i >= 0; i--) {
+      const slot = heapSlot[i]!;
+      this.siftDown(i, heapAt[i]!, this.slotSeq[slot]!, slot, n);
+    }
   }
 
-  private grow(): void {
-    const n = this.keyAt.length * 2;
+  private growHeap(): void {
+    const n = this.heapAt.length * 2;
     const at = new Float64Array(n);
-    at.set(this.keyAt);
-    const seq = new Float64Array(n);
-    seq.set(this.keySeq);
-    this.keyAt = at;
-    this.keySeq = seq;
+    at.set(this.heapAt);
+    const slots = new Int32Array(n);
+    slots.set(this.heapSlot);
+    this.heapAt = at;
+    this.heapSlot = slots;
+  }
+
+  private growSlots(): void {
+    const seq = new Float64Array(this.slotSeq.length * 2);
+    seq.set(this.slotSeq);
+    this.slotSeq = seq;
   }
 }
 
