@@ -124,6 +124,12 @@ export class Neighbours {
   private readonly graceMs: number;
   private readonly weights: Readonly<NeighbourUtilityWeights>;
   private readonly byId = new Map<string, Neighbour>();
+  /**
+   * The neighbour recorded last, while it is one: records come in runs for the same link (a
+   * transfer's reports, a search's answers through one neighbour), and the map lookup they save
+   * was the costliest step of a record in a large simulation.
+   */
+  private lastRecorded: Neighbour | null = null;
   private readonly freeSlots: number[] = [];
   private counters: Float32Array;
   private capacity: number;
@@ -210,6 +216,7 @@ export class Neighbours {
     const n = this.byId.get(peerId);
     if (!n) return false;
     this.byId.delete(peerId);
+    if (this.lastRecorded === n) this.lastRecorded = null;
     this.freeSlots.push(n.slot);
     return true;
   }
@@ -413,9 +420,14 @@ export class Neighbours {
   private record(peerId: string, amount: number, now: number, fineRing: number, coarseRing: number): void {
     if (!(Number.isFinite(amount) && amount >= 0)) throw new RangeError(`amount must be a finite number >= 0, got ${amount}`);
     checkTime(now);
-    const n = this.byId.get(peerId);
-    // Late events for a link already closed are normal (a chunk in flight when it closed).
-    if (!n || amount === 0) return;
+    let n = this.lastRecorded;
+    if (n === null || n.id !== peerId) {
+      n = this.byId.get(peerId) ?? null;
+      // Late events for a link already closed are normal (a chunk in flight when it closed).
+      if (n === null) return;
+      this.lastRecorded = n;
+    }
+    if (amount === 0) return;
     const base = n.slot * STRIDE;
     if (now >= this.steadyFrom && now <= this.steadyUntil) {
       // The usual case: a time within the newest buckets.
