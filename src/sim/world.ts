@@ -274,6 +274,8 @@ export class World {
    * scattered over the heap on every visit.
    */
   private readonly searchOf: OverlaySearch[] = [];
+  /** Per client, its address (`Client.self`), as a dense array for the same reason: a flood's answers name it. */
+  private readonly selfOf: PeerAddress[] = [];
   /**
    * Per file, the clients whose cache holds it complete: the index every overlay query ("do you
    * hold this file complete?") and every upload reads, kept in step with the caches (warm-up,
@@ -415,6 +417,7 @@ export class World {
     };
     this.clients[u] = c;
     this.searchOf[u] = c.search;
+    this.selfOf[u] = c.self;
     return c;
   }
 
@@ -1461,6 +1464,7 @@ export class World {
     // No holder at all: nobody answers (the flood still runs: forwarders remember the query).
     const holders = this.holdersOf[file] ?? NO_HOLDERS;
     const searchOf = this.searchOf;
+    const selfOf = this.selfOf;
     // Links do not change during the flood (one instant), and they are symmetric: every message
     // goes to an online neighbour of its sender, which has the sender as a neighbour.
     while (q.pop()) {
@@ -1530,7 +1534,9 @@ export class World {
       const fromU = st[b + F_FROM]!;
       st[b + F_SEEN] = flood;
       const at = st[b + F_AT]! + this.rtt(y, fromU) / 2;
-      if (at <= deadline) fq.push(at, y, fromU, 0, searchOf[y]!.answerFor(queryId, fileIdOfMsg, 1, clients[y]!.self));
+      // Its answer as its core would make it: every client's core has the run's config, so the
+      // searcher's (in the CPU's cache) makes it, instead of reaching for the holder's.
+      if (at <= deadline) fq.push(at, y, fromU, 0, c.search.answerFor(queryId, fileIdOfMsg, 1, selfOf[y]!));
     }
     // Answers: routed back along the path; the searcher records them in order of arrival.
     while (fq.pop()) {
