@@ -350,13 +350,14 @@ export class World {
       order[u] = order[j]!;
       order[j] = t;
     }
-    // Each file's index of holders sized for the libraries that hold it (none grows while warming).
-    const inLibraries = new Int32Array(2 * this.catalog.tracks);
-    for (let u = 0; u < n; u++) {
-      const q = this.pop.quality[u]!;
-      for (let i = 0, size = this.pop.librarySize(u); i < size; i++) inLibraries[this.catalog.fileOf(this.pop.libraryTrack(u, i), q)]!++;
-    }
-    for (let f = 0; f < inLibraries.length; f++) if (inLibraries[f]! > 0) this.holdersOf[f] = new FileSet(inLibraries[f]!);
+    // The warm caches, and what the tracker heard of them (announces happen on plays). Who holds
+    // what is noted as pairs and indexed per file afterwards, each file's index built in one go
+    // (millions of holdings at the larger sizes, scattered over the indexes in this order).
+    let librarySlots = 0;
+    for (let u = 0; u < n; u++) librarySlots += this.pop.librarySize(u);
+    const warmFile = new Int32Array(librarySlots);
+    const warmHolder = new Int32Array(librarySlots);
+    let m = 0;
     for (let k = 0; k < n; k++) {
       const u = order[k]!;
       const c = this.client(u);
@@ -368,11 +369,13 @@ export class World {
         const bytes = this.catalog.bytesOf(file);
         if (c.cache.used + bytes > c.cache.limit) break;
         c.cache.add(id, bytes, -1 - i);
-        this.addComplete(c, file);
-        // The tracker remembers who played what lately (announces happen on plays).
-        this.tracker.announce(id, c.id);
+        c.completeCount++; // a file new to this cache is new to its holders
+        warmFile[m] = file;
+        warmHolder[m++] = u;
       }
     }
+    this.indexWarmHolders(warmFile, warmHolder, m);
+    this.announceWarm(warmFile, warmHolder, m);
     const share = this.opts.allOnline ? 1 : onlineShareAt(0);
     for (let u = 0; u < n; u++) {
       if (this.rngSession.next() < share) {
@@ -382,6 +385,49 @@ export class World {
         this.engine.at(nextLogin(0, this.rngSession), () => this.login(this.client(u)));
       }
     }
+  }
+
+  /** Builds each file's index of holders from the warm caches' (file, holder) pairs, file by file. */
+  private indexWarmHolders(warmFile: Int32Array, warmHolder: Int32Array, m: number): void {
+    const files = 2 * this.catalog.tracks;
+    const start = new Int32Array(files + 1);
+    for (let k = 0; k < m; k++) start[warmFile[k]! + 1]!++;
+    for (let f = 0; f < files; f++) start[f + 1]! += start[f]!;
+    const next = start.slice(0, files);
+    const byFile = new Int32Array(m);
+    for (let k = 0; k < m; k++) byFile[next[warmFile[k]!]!++] = warmHolder[k]!;
+    for (let f = 0; f < files; f++) {
+      const from = start[f]!;
+      const to = start[f + 1]!;
+      if (to === from) continue;
+      const set = new FileSet(to - from);
+      for (let j = from; j < to; j++) set.add(byFile[j]!);
+      this.holdersOf[f] = set;
+    }
+  }
+
+  /**
+   * The tracker hears the warm caches' announces, in order. A list keeps the latest
+   * `trackerMemory` peers of a file and each cache announces a file once, so only each file's
+   * last `trackerMemory` announces leave a trace: the others are skipped, which leaves the same
+   * lists and the same order of files by last announce (all of a file's announces, when the
+   * tracker may have to forget files).
+   */
+  private announceWarm(warmFile: Int32Array, warmHolder: Int32Array, m: number): void {
+    const config = this.opts.config;
+    const files = 2 * this.catalog.tracks;
+    const keep = new Uint8Array(m);
+    if (files <= config.trackerMaxFiles) {
+      const kept = new Int32Array(files);
+      for (let k = m - 1; k >= 0; k--) {
+        const f = warmFile[k]!;
+        if (kept[f]! < config.trackerMemory) {
+          kept[f]!++;
+          keep[k] = 1;
+        }
+      }
+    } else keep.fill(1);
+    for (let k = 0; k < m; k++) if (keep[k] === 1) this.tracker.announce(this.fileId(warmFile[k]!), this.clients[warmHolder[k]!]!.id);
   }
 
   private client(u: number): Client {
