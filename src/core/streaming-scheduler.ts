@@ -355,6 +355,7 @@ export class StreamingScheduler {
    */
   private readonly dueVals = SCRATCH.dueVals;
   private wake: number | undefined;
+  private peersChanged = 0;
   /** The latest decision's time and the part of its wake-up that is not a request's slow check (`recheckWake`). */
   private decidedAt = -Infinity;
   private wakeBesidesSlow: number | undefined;
@@ -374,7 +375,12 @@ export class StreamingScheduler {
 
   /** Peers found (tracker or overlay) that are thought to have the file. */
   addPeers(peerIds: readonly string[]): void {
-    for (const id of peerIds) if (id !== SERVER && !this.peers.includes(id) && !this.failed.has(id)) this.peers.push(id);
+    for (const id of peerIds) {
+      if (id !== SERVER && !this.peers.includes(id) && !this.failed.has(id)) {
+        this.peers.push(id);
+        this.peersChanged++;
+      }
+    }
   }
 
   /** The tracker answered. Kept for the runtime's call pattern: a random access never waits for it. */
@@ -393,7 +399,10 @@ export class StreamingScheduler {
     if (peerId === SERVER) return;
     this.failed.add(peerId);
     const i = this.peers.indexOf(peerId);
-    if (i >= 0) this.peers.splice(i, 1);
+    if (i >= 0) {
+      this.peers.splice(i, 1);
+      this.peersChanged++;
+    }
     // Dropping the request at hand while walking the map is safe: the walk goes on with the next.
     for (const r of this.requests.values()) {
       if (r.source !== peerId) continue;
@@ -405,6 +414,14 @@ export class StreamingScheduler {
   /** Peers still usable for this file, in the order found (cheaper than {@link usablePeers} when the order does not matter). */
   peerIds(): readonly string[] {
     return this.peers;
+  }
+
+  /**
+   * How many times {@link peerIds} has changed (a peer added or dropped): a runtime that builds
+   * its input's sources from it can keep them while this and its links stay the same.
+   */
+  get peerListVersion(): number {
+    return this.peersChanged;
   }
 
   /** Peers still usable for this file, best first (demoted last, then by expected download time). */

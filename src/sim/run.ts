@@ -78,6 +78,7 @@ export function runSimulation(opts: SimOptions): SimReport {
       checks++;
       if (c.neighbours > hard) world.violation(`t=${t}: client ${c.id} has ${c.neighbours} neighbours (hard limit ${hard})`);
       if (!c.targetsAgree) world.violation(`t=${t}: client ${c.id}'s search targets in the world disagree with its neighbour set`);
+      if (!c.sourcesAgree) world.violation(`t=${t}: client ${c.id}'s kept download sources disagree with its schedulers' peers and its links`);
       if (c.uploads > config.maxUploads || c.uploadFlows > config.maxUploads) world.violation(`t=${t}: client ${c.id} uploads to ${Math.max(c.uploads, c.uploadFlows)} peers (limit ${config.maxUploads})`);
       const h = Math.floor(c.hoursSinceLogin);
       const hist = (byHour[h] ??= new Float64Array(hard + 2));

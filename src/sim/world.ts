@@ -143,6 +143,12 @@ interface Download extends Timer {
   untold: boolean;
   /** The scheduler's input, refilled at every decision (`inputOf`) rather than made anew. */
   input: StreamInput;
+  /**
+   * The scheduler's `peerListVersion` and the client's `linkVersion` when the input's sources were
+   * last made: while both stay the same, so do the sources (-1: never made).
+   */
+  inputPeers: number;
+  inputLinks: number;
 }
 
 /** A play; it is its own timer ({@link Timer}): a stall, the end, a listener mark or leaving. */
@@ -193,6 +199,8 @@ interface Client {
    */
   targets: Int32Array;
   targetCount: number;
+  /** Changes whenever a link opens or closes (`addTarget`, `removeTarget`): see `Download.inputPeers`. */
+  linkVersion: number;
   search: OverlaySearch;
   uploads: UploadSlots;
   serving: Map<number, Pair>;
@@ -450,6 +458,7 @@ export class World {
       neighbours: new Neighbours(config),
       targets: NO_TARGETS,
       targetCount: 0,
+      linkVersion: 0,
       search: new OverlaySearch({ config, rng: this.rngSearch }),
       uploads: new UploadSlots(config),
       serving: new Map(),
@@ -795,6 +804,9 @@ export class World {
       input.startsInMs = p && !p.ended ? Math.max(0, p.info.durationMs - p.clock.positionMs(now)) : 0;
     }
     // The AP, and the peers found for the file that are still connected.
+    if (d.inputPeers === d.scheduler.peerListVersion && d.inputLinks === c.linkVersion) return input;
+    d.inputPeers = d.scheduler.peerListVersion;
+    d.inputLinks = c.linkVersion;
     const sources = input.sources as StreamSource[];
     sources.length = 1;
     const peers = d.scheduler.peerIds();
@@ -841,6 +853,8 @@ export class World {
       mode: 'starting',
       untold: false,
       input: { positionMs: 0, playing: false, held: (i) => held[i] === 1, sources: [AP_SOURCE] },
+      inputPeers: -1,
+      inputLinks: -1,
     };
     c.downloads.set(file, d);
     c.srcs.set(file, d.sources);
@@ -1619,12 +1633,31 @@ export class World {
   // ---------------------------------------------------------------- sampling
 
   /** Calls `fn` with every online client. */
-  forEachOnline(fn: (c: { neighbours: number; hoursSinceLogin: number; uploads: number; uploadFlows: number; cacheUsed: number; cacheLimit: number; id: string; targetsAgree: boolean }) => void): void {
+  forEachOnline(fn: (c: { neighbours: number; hoursSinceLogin: number; uploads: number; uploadFlows: number; cacheUsed: number; cacheLimit: number; id: string; targetsAgree: boolean; sourcesAgree: boolean }) => void): void {
     const now = this.engine.now();
     for (const c of this.clients) {
       if (!c || !c.online) continue;
-      fn({ neighbours: c.neighbours.count, hoursSinceLogin: (now - c.loginAt) / 3_600_000, uploads: c.uploads.active, uploadFlows: this.net.uploads(c.u), cacheUsed: c.cache.used, cacheLimit: c.cache.limit, id: c.id, targetsAgree: this.targetsAgree(c) });
+      fn({ neighbours: c.neighbours.count, hoursSinceLogin: (now - c.loginAt) / 3_600_000, uploads: c.uploads.active, uploadFlows: this.net.uploads(c.u), cacheUsed: c.cache.used, cacheLimit: c.cache.limit, id: c.id, targetsAgree: this.targetsAgree(c), sourcesAgree: this.sourcesAgree(c) });
     }
+  }
+
+  /**
+   * Whether each download's kept sources, where they are marked current, are the connected peers
+   * among those its scheduler found, in its order (what `inputOf` would make anew).
+   */
+  private sourcesAgree(c: Client): boolean {
+    for (const d of c.downloads.values()) {
+      if (d.inputPeers !== d.scheduler.peerListVersion || d.inputLinks !== c.linkVersion) continue;
+      const kept = d.input.sources;
+      if (kept[0] !== AP_SOURCE) return false;
+      let k = 1;
+      for (const id of d.scheduler.peerIds()) {
+        if (!c.neighbours.has(id)) continue;
+        if (kept[k++]?.id !== id) return false;
+      }
+      if (k !== kept.length) return false;
+    }
+    return true;
   }
 
   /** Whether the client's search targets (kept by the world) are its core's, in the same order. */
@@ -1686,6 +1719,7 @@ function addTarget(c: Client, u: number): void {
     c.targets = bigger;
   }
   c.targets[c.targetCount++] = u;
+  c.linkVersion++;
 }
 
 /** Takes a former neighbour out of the client's search targets, keeping the others' order. */
@@ -1697,6 +1731,7 @@ function removeTarget(c: Client, u: number): void {
   if (k === n) return;
   t.copyWithin(k, k + 1, n);
   c.targetCount = n - 1;
+  c.linkVersion++;
 }
 
 /** The download's live request with scheduler id `id`. */
