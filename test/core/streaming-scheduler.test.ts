@@ -516,6 +516,24 @@ test('slow AP without a peer: the request is kept (nowhere better to send it), a
   assert.equal(s.wakeAt(), undefined);
 });
 
+test('peerListVersion changes exactly when the list of usable peers does', () => {
+  const s = new StreamingScheduler(TRACK, config);
+  const v0 = s.peerListVersion;
+  s.addPeers(['a', 'b']);
+  const v1 = s.peerListVersion;
+  assert.notEqual(v1, v0);
+  s.addPeers(['a', SERVER]);
+  assert.equal(s.peerListVersion, v1, 'a peer listed already, and the AP, change nothing');
+  s.peerFailed('zz');
+  assert.equal(s.peerListVersion, v1, 'a peer not listed changes nothing');
+  s.peerFailed('a');
+  assert.notEqual(s.peerListVersion, v1);
+  assert.deepEqual(s.peerIds(), ['b']);
+  const v2 = s.peerListVersion;
+  s.addPeers(['a']);
+  assert.equal(s.peerListVersion, v2, 'a failed peer is not listed again');
+});
+
 test('recheckWake: chunks taken in after a decision move the slow check as a new decision would, and nothing else', () => {
   const s = new StreamingScheduler(TRACK, config, { batchChunks: 32 });
   const d = s.next(0, view());
