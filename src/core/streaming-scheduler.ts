@@ -509,7 +509,8 @@ export class StreamingScheduler {
    * The other moments stay as that decision set them (more audio held only moves a buffer mark
    * later, so they are never late). For a runtime that takes in arrivals in batches between
    * decisions: when its wake-up comes and this is still in the future, nothing is due, and it can
-   * wait until then instead of deciding.
+   * wait until then instead of deciding. Only arrivals count here: after anything else (a request
+   * ended or failed, a peer failed, a seek, new peers) the runtime decides anyway.
    */
   recheckWake(): number | undefined {
     const now = this.decidedAt;
