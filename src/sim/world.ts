@@ -807,14 +807,19 @@ export class World {
     if (d.inputPeers === d.scheduler.peerListVersion && d.inputLinks === c.linkVersion) return input;
     d.inputPeers = d.scheduler.peerListVersion;
     d.inputLinks = c.linkVersion;
-    const sources = input.sources as StreamSource[];
-    sources.length = 1;
+    this.fillSources(d, input.sources as StreamSource[]);
+    return input;
+  }
+
+  /** `out` becomes the AP, then the peers the download's scheduler found that are still connected, in its order. */
+  private fillSources(d: Download, out: StreamSource[]): void {
+    out.length = 0;
+    out.push(AP_SOURCE);
     const peers = d.scheduler.peerIds();
     for (let k = 0; k < peers.length; k++) {
       const id = peers[k]!;
-      if (c.neighbours.has(id)) sources.push((this.peerSources[Number(id)] ??= { id }));
+      if (d.c.neighbours.has(id)) out.push((this.peerSources[Number(id)] ??= { id }));
     }
-    return input;
   }
 
   // ---------------------------------------------------------------- downloads (track-fetcher.ts)
@@ -1649,13 +1654,9 @@ export class World {
     for (const d of c.downloads.values()) {
       if (d.inputPeers !== d.scheduler.peerListVersion || d.inputLinks !== c.linkVersion) continue;
       const kept = d.input.sources;
-      if (kept[0] !== AP_SOURCE) return false;
-      let k = 1;
-      for (const id of d.scheduler.peerIds()) {
-        if (!c.neighbours.has(id)) continue;
-        if (kept[k++]?.id !== id) return false;
-      }
-      if (k !== kept.length) return false;
+      const fresh: StreamSource[] = [];
+      this.fillSources(d, fresh);
+      if (fresh.length !== kept.length || fresh.some((s, k) => s !== kept[k])) return false;
     }
     return true;
   }
