@@ -276,6 +276,9 @@ export class World {
    */
   private readonly floodDirect: Uint8Array;
   private floodNumber = 0;
+  /** The neighbours a flood's answers came through, in order of first answer, and per client how many (zero between floods). */
+  private floodVia = new Int32Array(64);
+  private readonly floodViaCount: Int32Array;
   /**
    * Per client, its overlay core, as a dense array: a flood visits thousands of clients, and
    * reading it straight from here rather than through each client's object saves memory accesses
@@ -342,6 +345,7 @@ export class World {
     this.lazy = opts.deliveryStep > 1;
     this.floodState = new Float64Array(4 * n);
     this.floodDirect = new Uint8Array(n);
+    this.floodViaCount = new Int32Array(n);
   }
 
   // ---------------------------------------------------------------- set-up
@@ -1510,7 +1514,8 @@ export class World {
     st[4 * c.u + F_SEEN] = flood; // the searcher remembers its own id (OverlaySearch.start)
     let late = this.floodLate;
     let lateCount = 0;
-    const lastHopDeferred = this.opts.config.searchHops <= 2;
+    const searchHops = this.opts.config.searchHops;
+    const lastHopDeferred = searchHops <= 2;
     const own = c.targets;
     const ownCount = c.targetCount;
     // The searcher's neighbours get its query first (the lowest sequence numbers): a later copy
@@ -1547,7 +1552,10 @@ export class World {
       const to = clients[toU]!;
       if (holders.has(toU)) {
         const at = t + this.rtt(toU, fromU) / 2;
-        if (at <= deadline) fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, to.self));
+        if (at <= deadline) {
+          if (lastHopDeferred) fq.push(at, toU, fromU, toU * 4 + (searchHops - hops + 1), null);
+          else fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, to.self));
+        }
       }
       if (hops <= 1) continue;
       const next = hops - 1;
@@ -1599,40 +1607,85 @@ export class World {
       const fromU = st[b + F_FROM]!;
       st[b + F_SEEN] = flood;
       const at = st[b + F_AT]! + this.rtt(y, fromU) / 2;
-      // Its answer as its core would make it: every client's core has the run's config, so the
-      // searcher's (in the CPU's cache) makes it, instead of reaching for the holder's.
-      if (at <= deadline) fq.push(at, y, fromU, 0, c.search.answerFor(queryId, fileIdOfMsg, 1, selfOf[y]!));
+      // Its answer, distance `searchHops` (made when it reaches the searcher, see below).
+      if (at <= deadline) fq.push(at, y, fromU, y * 4 + searchHops, null);
     }
     // Answers: routed back along the path; the searcher records them in order of arrival.
-    while (fq.pop()) {
-      const t = fq.at;
-      const msg = fq.msg!;
-      const toU = fq.toNode;
-      const fromU = fq.fromNode;
-      if (lastHopDeferred && toU !== c.u) {
-        // A forwarder passes the answer on to the searcher. With at most two hops its core's
-        // `onFound` is a pure lookup with a known result: it admitted the query in this flood
-        // (nothing else touched its dedup memory since), from the searcher (only the searcher sends
-        // copies with two hops left), and has no open search of that id (it would have refused
-        // the query). So the route is taken without asking it; the queue is the same.
-        const at = t + this.rtt(toU, c.u) / 2;
-        if (at <= deadline) fq.push(at, toU, c.u, 0, msg);
-        continue;
-      }
-      const out = searchOf[toU]!.onFound(clients[fromU]!.id, msg, t);
-      if ('result' in out) {
-        clients[toU]!.neighbours.recordPeersFound(clients[fromU]!.id, 1, now);
-        peers.push(Number(out.result.holder.peerId));
-      } else {
-        for (let k = 0; k < out.length; k++) {
-          const s = out[k]!;
-          const y = Number(s.to);
-          const at = t + this.rtt(toU, y) / 2;
-          if (at <= deadline) fq.push(at, toU, y, 0, s.msg as PeerFoundMessage);
+    if (lastHopDeferred) this.takeAnswers(c, queryId, fileIdOfMsg, deadline, peers);
+    else {
+      while (fq.pop()) {
+        const t = fq.at;
+        const toU = fq.toNode;
+        const fromU = fq.fromNode;
+        const out = searchOf[toU]!.onFound(clients[fromU]!.id, fq.msg!, t);
+        if ('result' in out) {
+          clients[toU]!.neighbours.recordPeersFound(clients[fromU]!.id, 1, now);
+          peers.push(Number(out.result.holder.peerId));
+        } else {
+          for (let k = 0; k < out.length; k++) {
+            const s = out[k]!;
+            const y = Number(s.to);
+            const at = t + this.rtt(toU, y) / 2;
+            if (at <= deadline) fq.push(at, toU, y, 0, s.msg as PeerFoundMessage);
+          }
         }
       }
     }
     return { queryId, peers };
+  }
+
+  /**
+   * The answers of a flood of at most two hops, in the found queue as `4 * holder + distance`,
+   * routed to the searcher `c` and taken in order of arrival: the holders go to `peers`.
+   *
+   * A forwarder passes an answer on without its core being asked: its `onFound` is a pure lookup
+   * with a known result (it admitted the query in this flood, from the searcher, since only the
+   * searcher sends copies with two hops left, nothing else touched its dedup memory since, and it
+   * has no open search of that id, or it would have refused the query), so the route is taken
+   * and the queue is the same.
+   *
+   * The searcher's core records the first answer at each distance (`onFound`). The later ones it
+   * would only append to the search's results, which nothing in the simulator reads: the holders
+   * are taken from the queue, and the counts the core keeps (found at distance 1, at 2, not found)
+   * are settled by the first answer at each distance. Each holder answers once (it took the query
+   * in once), so no answer would be a duplicate. The answers count for the neighbours they came
+   * through (`recordPeersFound`) summed per neighbour: whole numbers, so the counters come out the
+   * same.
+   */
+  private takeAnswers(c: Client, queryId: number, fileId: string, deadline: number, peers: number[]): void {
+    const fq = this.foundQueue;
+    const hops = this.opts.config.searchHops;
+    if (this.floodVia.length < c.targetCount) this.floodVia = new Int32Array(2 * c.targetCount);
+    const via = this.floodVia;
+    const viaCount = this.floodViaCount;
+    let vias = 0;
+    let told = 0; // bit d: the core has been told of an answer at distance d
+    while (fq.pop()) {
+      const t = fq.at;
+      const toU = fq.toNode;
+      const fromU = fq.fromNode;
+      if (toU !== c.u) {
+        const at = t + this.rtt(toU, c.u) / 2;
+        if (at <= deadline) fq.push(at, toU, c.u, fq.aux, null);
+        continue;
+      }
+      const holder = fq.aux >> 2;
+      const distance = fq.aux & 3;
+      if ((told & (1 << distance)) === 0) {
+        told |= 1 << distance;
+        const msg = c.search.answerFor(queryId, fileId, hops - distance + 1, this.selfOf[holder]!);
+        const out = c.search.onFound(this.clients[fromU]!.id, msg, t);
+        if (!('result' in out)) throw new Error(`sim: the searcher's core did not take the first answer at distance ${distance}`);
+      }
+      peers.push(holder);
+      if (viaCount[fromU]++ === 0) via[vias++] = fromU;
+    }
+    const now = this.engine.now();
+    for (let k = 0; k < vias; k++) {
+      const u = via[k]!;
+      c.neighbours.recordPeersFound(this.clients[u]!.id, viaCount[u]!, now);
+      viaCount[u] = 0;
+    }
   }
 
   // ---------------------------------------------------------------- sampling
