@@ -1534,7 +1534,6 @@ export class World {
     // No holder at all: nobody answers (the flood still runs: forwarders remember the query).
     const holders = this.holdersOf[file] ?? NO_HOLDERS;
     const searchOf = this.searchOf;
-    const selfOf = this.selfOf;
     // Links do not change during the flood (one instant), and they are symmetric: every message
     // goes to an online neighbour of its sender, which has the sender as a neighbour.
     while (q.pop()) {
