@@ -116,6 +116,13 @@ interface Req extends Timer {
   over: boolean;
   /** When it reaches its source. */
   arriveAt: number;
+  /**
+   * Bytes from a peer taken in but not yet recorded in the neighbour counters of the two ends, all
+   * in neighbour bucket `pendBucket`, the last at `pendT` (see {@link World.recordPending}).
+   */
+  pendBytes: number;
+  pendBucket: number;
+  pendT: number;
 }
 
 /** A file downloading; it is its own wake-up event ({@link Timer}): the scheduler's `wakeAt`. */
@@ -1003,7 +1010,7 @@ export class World {
     const c = d.c;
     const src = source === SERVER ? -1 : Number(source);
     const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
-    const r: Req = { id, source: src, first, count, urgency, d, atSource: false, pair: null, flow: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1 };
+    const r: Req = { id, source: src, first, count, urgency, d, atSource: false, pair: null, flow: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1, pendBytes: 0, pendBucket: -1, pendT: 0 };
     d.requests.push(r);
     const pair = src < 0 ? this.apServing.get(c.u) : this.clients[src]!.serving.get(c.u);
     if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.d.file === d.file)) pair.transit.push(r);
@@ -1159,10 +1166,6 @@ export class World {
     const c = d.c;
     const size = this.opts.config.chunkSize;
     const fromAp = from === this.apNode;
-    // Bytes of consecutive chunks that arrived within one neighbour bucket, recorded as one sum.
-    let runBytes = 0;
-    let runBucket = -1;
-    let runT = 0;
     for (let k = 0; k < times.length; k++) {
       const i = r.first + first + k;
       const t = times[k]!;
@@ -1177,14 +1180,15 @@ export class World {
         continue;
       }
       const bucket = Math.floor(t / NEIGHBOUR_BUCKET_MS);
-      if (bucket !== runBucket && runBytes > 0) this.recordTransfer(from, c, runBytes, runT);
-      if (bucket !== runBucket) runBytes = 0;
-      runBucket = bucket;
-      runBytes += bytes;
-      runT = t;
+      if (bucket !== r.pendBucket) {
+        this.recordPending(r);
+        r.pendBucket = bucket;
+      }
+      r.pendBytes += bytes;
+      r.pendT = t;
     }
-    if (runBytes > 0) this.recordTransfer(from, c, runBytes, runT);
     if (end) {
+      this.recordPending(r);
       r.over = true;
       dropRequest(d, r);
       d.scheduler.requestEnded(this.engine.now(), r.id, true);
@@ -1196,11 +1200,28 @@ export class World {
     else this.arrived(d);
   }
 
-  /** The neighbour counters of both ends of a peer transfer (the utility criteria of pruning). */
-  private recordTransfer(from: number, to: Client, bytes: number, t: number): void {
-    const up = this.clients[from]!;
-    to.neighbours.recordReceived(up.id, bytes, t);
-    up.neighbours.recordSent(to.id, bytes, t);
+  /**
+   * Records the bytes of a peer request taken in so far in the neighbour counters of both ends
+   * (the utility criteria of pruning). The bytes of one request within one neighbour bucket are
+   * recorded as one sum (`Neighbours` allows this: see `NEIGHBOUR_BUCKET_MS`), when the request
+   * ends or is cancelled, when its chunks reach the next bucket, before either end prunes (the
+   * only reader of the counters), and before the link closes. Two scattered records per request
+   * and bucket, instead of two per delivery event.
+   */
+  private recordPending(r: Req): void {
+    const bytes = r.pendBytes;
+    if (bytes === 0) return;
+    r.pendBytes = 0;
+    const up = this.clients[r.source]!;
+    const down = r.d.c;
+    down.neighbours.recordReceived(up.id, bytes, r.pendT);
+    up.neighbours.recordSent(down.id, bytes, r.pendT);
+  }
+
+  /** Records what a client's transfers to and from peers have pending (before it prunes). */
+  private recordPendingOf(c: Client): void {
+    for (const d of c.downloads.values()) for (const r of d.requests) this.recordPending(r);
+    for (const pair of c.serving.values()) if (pair.active) this.recordPending(pair.active);
   }
 
   /** New chunks are held: the play learns, the file may be complete (announce), the scheduler decides. */
@@ -1250,6 +1271,7 @@ export class World {
         this.takeIn(j.flow);
         this.net.cancel(j.flow);
       }
+      this.recordPending(j);
       const up = j.source >= 0 ? this.clients[j.source] : undefined;
       up?.cache.unpin(this.fileId(j.d.file));
       this.failReq(j);
@@ -1267,6 +1289,7 @@ export class World {
     r.over = true;
     dropRequest(r.d, r);
     if (!r.atSource) return;
+    this.recordPending(r);
     const flow = r.flow;
     r.atSource = false;
     r.flow = null;
@@ -1311,6 +1334,12 @@ export class World {
 
   /** A link closes: neighbour sets, uploads over it, and downloads using it (peerFailed). */
   private closeLink(a: Client, b: Client): void {
+    // What was taken in counts; what the flows carried since is taken in below, after the link
+    // closed, and counts for no neighbour.
+    const ab = a.serving.get(b.u)?.active;
+    if (ab) this.recordPending(ab);
+    const ba = b.serving.get(a.u)?.active;
+    if (ba) this.recordPending(ba);
     if (a.neighbours.remove(b.id)) removeTarget(a, b.u);
     if (b.neighbours.remove(a.id)) removeTarget(b, a.u);
     for (const [x, y] of [
@@ -1325,6 +1354,7 @@ export class World {
             this.takeIn(j.flow);
             this.net.cancel(j.flow);
           }
+          j.pendBytes = 0;
           x.cache.unpin(this.fileId(j.d.file));
           j.atSource = false;
           j.flow = null;
@@ -1357,6 +1387,7 @@ export class World {
     c.pruneEvent = this.engine.at(at, () => {
       c.pruneEvent = null;
       if (!c.online) return;
+      this.recordPendingOf(c);
       for (const id of c.neighbours.prune(this.engine.now())) this.closeLink(c, this.clients[Number(id)]!);
       this.schedulePrune(c);
     });
