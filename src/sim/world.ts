@@ -1163,7 +1163,6 @@ export class World {
   private onUnits(from: number, to: number, r: Req, first: number, times: readonly number[], end: boolean): void {
     const pair = r.pair!;
     const d = r.d;
-    const c = d.c;
     const size = this.opts.config.chunkSize;
     const fromAp = from === this.apNode;
     for (let k = 0; k < times.length; k++) {
