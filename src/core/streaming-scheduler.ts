@@ -511,11 +511,22 @@ export class StreamingScheduler {
    * decisions: when its wake-up comes and this is still in the future, nothing is due, and it can
    * wait until then instead of deciding. Only arrivals count here: after anything else (a request
    * ended or failed, a peer failed, a seek, new peers) the runtime decides anyway.
+   *
+   * `leaveOut`, if given, is asked about each request's slow check (the request's id, when the
+   * check is due, and how long the request may stay silent); the checks it returns true for are
+   * left out. For a runtime that knows more than the arrivals so far, e.g. that a transfer
+   * delivers a chunk before the check and keeps delivering faster than the limit, and that
+   * re-asks when that stops being true.
    */
-  recheckWake(): number | undefined {
+  recheckWake(leaveOut?: (requestId: number, checkAt: number, limitMs: number) => boolean): number | undefined {
     const now = this.decidedAt;
     let at = this.wakeBesidesSlow;
-    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.slowCheckAt(r));
+    for (const r of this.requests.values()) {
+      if (r.missing === 0) continue;
+      const checkAt = this.slowCheckAt(r);
+      if (leaveOut !== undefined && checkAt > now && leaveOut(r.id, checkAt, this.slowLimitMs(r))) continue;
+      at = laterThan(now, at, checkAt);
+    }
     return at;
   }
 
