@@ -512,9 +512,9 @@ export class StreamingScheduler {
    * wait until then instead of deciding. Only arrivals count here: after anything else (a request
    * ended or failed, a peer failed, a seek, new peers) the runtime decides anyway.
    *
-   * `leaveOut`, if given, is asked about each request's slow check (the request's id, when the
-   * check is due, and how long the request may stay silent); the checks it returns true for are
-   * left out. For a runtime that knows more than the arrivals so far, e.g. that a transfer
+   * `leaveOut`, if given, is asked about the slow checks that would set the moment (the request's
+   * id, when the check is due, and how long the request may stay silent; a check later than one
+   * already counted is not asked about); the checks it returns true for are left out. For a runtime that knows more than the arrivals so far, e.g. that a transfer
    * delivers a chunk before the check and keeps delivering faster than the limit, and that
    * re-asks when that stops being true.
    */
@@ -524,7 +524,8 @@ export class StreamingScheduler {
     for (const r of this.requests.values()) {
       if (r.missing === 0) continue;
       const checkAt = this.slowCheckAt(r);
-      if (leaveOut !== undefined && checkAt > now && leaveOut(r.id, checkAt, this.slowLimitMs(r))) continue;
+      // Asked only about a check that would be the earliest so far (the others change nothing).
+      if (leaveOut !== undefined && checkAt > now && (at === undefined || checkAt < at) && leaveOut(r.id, checkAt, this.slowLimitMs(r))) continue;
       at = laterThan(now, at, checkAt);
     }
     return at;
