@@ -511,23 +511,11 @@ export class StreamingScheduler {
    * decisions: when its wake-up comes and this is still in the future, nothing is due, and it can
    * wait until then instead of deciding. Only arrivals count here: after anything else (a request
    * ended or failed, a peer failed, a seek, new peers) the runtime decides anyway.
-   *
-   * `leaveOut`, if given, is asked about the slow checks that would set the moment (the request's
-   * id, when the check is due, and how long the request may stay silent; a check later than one
-   * already counted is not asked about); the checks it returns true for are left out. For a runtime that knows more than the arrivals so far, e.g. that a transfer
-   * delivers a chunk before the check and keeps delivering faster than the limit, and that
-   * re-asks when that stops being true.
    */
-  recheckWake(leaveOut?: (requestId: number, checkAt: number, limitMs: number) => boolean): number | undefined {
+  recheckWake(): number | undefined {
     const now = this.decidedAt;
     let at = this.wakeBesidesSlow;
-    for (const r of this.requests.values()) {
-      if (r.missing === 0) continue;
-      const checkAt = this.slowCheckAt(r);
-      // Asked only about a check that would be the earliest so far (the others change nothing).
-      if (leaveOut !== undefined && checkAt > now && (at === undefined || checkAt < at) && leaveOut(r.id, checkAt, this.slowLimitMs(r))) continue;
-      at = laterThan(now, at, checkAt);
-    }
+    for (const r of this.requests.values()) if (r.missing > 0) at = laterThan(now, at, this.slowCheckAt(r));
     return at;
   }
 

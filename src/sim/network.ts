@@ -45,8 +45,6 @@ export interface Flow extends Timer {
   spare: number[] | null;
   step: number;
   active: boolean;
-  /** Its rate falling is reported to `NetworkOptions.slower` (set by the runtime, cleared when reported). */
-  watched: boolean;
   /** Told of the units done since the last report (shared by many flows: no closure per flow). */
   sink: FlowSink;
   /** What the flow carries, for its sink (the simulator: the request). */
@@ -62,11 +60,6 @@ export interface NetworkOptions {
   down: Float64Array;
   /** Index of the AP node (its flows are re-rated lazily, see the file comment). */
   apNode: number;
-  /**
-   * Told when the rate of a flow marked `watched` falls (its mark is cleared first). Called
-   * while flows are being re-rated: it may schedule events, not start or stop flows.
-   */
-  slower?: (f: Flow) => void;
 }
 
 export class Network {
@@ -99,7 +92,7 @@ export class Network {
   start(from: number, to: number, unitBytes: number, totalBytes: number, step: number, sink: FlowSink, owner: unknown = null): Flow {
     const now = this.engine.now();
     const units = Math.max(1, Math.ceil(totalBytes / unitBytes));
-    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], spare: null, step: Math.max(1, step), timerSeq: -1, active: true, watched: false, sink, owner };
+    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], spare: null, step: Math.max(1, step), timerSeq: -1, active: true, sink, owner };
     if (from === this.opts.apNode) this.apFlows++;
     else (this.upFlows[from] ??= []).push(f);
     (this.downFlows[to] ??= []).push(f);
@@ -160,14 +153,9 @@ export class Network {
   private update(f: Flow, now: number): void {
     const rate = this.shareOf(f);
     if (rate === f.rate && f.timerSeq >= 0) return;
-    const was = f.rate;
     this.settle(f, now);
     f.rate = rate;
     this.schedule(f, now);
-    if (f.watched && rate < was) {
-      f.watched = false;
-      this.opts.slower?.(f);
-    }
   }
 
   /** Accounts the bytes sent up to `now` at the current rate and the units that completed. */

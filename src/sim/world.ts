@@ -340,7 +340,7 @@ export class World {
     down.set(this.pop.down);
     up[n] = (Math.max(1, n) * WORKLOAD.apUpBitsPerUser) / 8 / 1000;
     down[n] = up[n]!;
-    this.net = new Network(engine, { up, down, apNode: n, slower: this.slower });
+    this.net = new Network(engine, { up, down, apNode: n });
     this.clients = new Array<Client | undefined>(n);
     this.rngUsers = new Array<Rng | undefined>(n);
     this.userSeed = engine.rng('listener').next() * 4294967296;
@@ -903,60 +903,12 @@ export class World {
       const at = d.scheduler.recheckWake();
       const now = this.engine.now();
       if (at === undefined || at > now) {
-        this.armWake(d, now);
+        if (at !== undefined) this.engine.schedule(d, at, this.wakeDownload);
         return;
       }
     }
     this.pump(d);
   }
-
-  /**
-   * Arms a download's wake-up (with lazy delivery), no earlier than `earliest`: the moments of its
-   * latest decision, and the slow checks re-made from the arrivals taken in since, but for the
-   * requests a running flow carries ({@link carried}): a wake-up for those would only find chunks
-   * arrived and wait again. A carried flow is watched: if its rate falls, the wake-up is armed
-   * again ({@link slower}).
-   */
-  private armWake(d: Download, earliest: number): void {
-    this.leaveOutFor = d;
-    const at = d.scheduler.recheckWake(this.leaveOut);
-    this.leaveOutFor = null;
-    if (at !== undefined) this.engine.schedule(d, Math.max(at, earliest), this.wakeDownload);
-    else this.engine.unschedule(d);
-  }
-
-  private leaveOutFor: Download | null = null;
-  private readonly leaveOut = (id: number, checkAt: number, limitMs: number): boolean => this.carried(this.leaveOutFor!, id, checkAt, limitMs);
-
-  /**
-   * Whether request `id` of `d` cannot turn slow while the flows keep their rates: it or the
-   * request before it on the same link, for the same download (the silence a slow check measures
-   * is the source's), is being sent by a flow whose next chunk lands before the check is due, and
-   * whose chunks follow each other faster than the request may stay silent. With one event per
-   * chunk such a check never fires; with batched delivery its wake-up would only take the
-   * chunks in and wait again (docs/simulation.md, Scale).
-   */
-  private carried(d: Download, id: number, checkAt: number, limitMs: number): boolean {
-    const r = requestOf(d, id);
-    if (r === undefined || !r.atSource || r.pair === null) return false;
-    const active = r.pair.active;
-    if (active === null || active.d !== d) return false;
-    const f = active.flow;
-    if (f === null || !f.active || !(f.rate > 0)) return false;
-    if (!(f.unitBytes / f.rate < limitMs)) return false;
-    const nextAt = f.lastT + (Math.min(f.totalBytes, (f.completed + 1) * f.unitBytes) - f.sent) / f.rate;
-    if (!(nextAt < checkAt)) return false;
-    f.watched = true;
-    return true;
-  }
-
-  /** A watched flow slowed down: its download's wake-up is armed again. */
-  private readonly slower = (f: Flow): void => {
-    const r = f.owner as Req;
-    const d = r.d;
-    if (!d.active || r.over) return;
-    this.armWake(d, this.engine.now());
-  };
 
   private pump(d: Download): void {
     if (!d.active) return;
@@ -976,12 +928,9 @@ export class World {
       d.emergency = decision.emergency;
       this.updateEmergency(c);
     }
-    if (this.lazy) this.armWake(d, now + 1);
-    else {
-      const wakeAt = d.scheduler.wakeAt();
-      if (wakeAt !== undefined) this.engine.schedule(d, Math.max(wakeAt, now + 1), this.wakeDownload);
-      else this.engine.unschedule(d);
-    }
+    const wakeAt = d.scheduler.wakeAt();
+    if (wakeAt !== undefined) this.engine.schedule(d, Math.max(wakeAt, now + 1), this.wakeDownload);
+    else this.engine.unschedule(d);
     d.mode = decision.mode;
     if (this.lazy) this.refreshStep(d);
   }

@@ -555,31 +555,6 @@ test('recheckWake: chunks taken in after a decision move the slow check as a new
   assert.equal(s.recheckWake(), undefined);
 });
 
-test('recheckWake: a slow check the runtime leaves out is not a wake-up; the others stay', () => {
-  const s = new StreamingScheduler(TRACK, config, { batchChunks: 4, pipeline: 2 });
-  s.addPeers(['p1']);
-  s.lookupFinished();
-  const d = s.next(0, view({ sources: sources(SERVER, 'p1') }));
-  assert.ok(d.assign.length >= 2, 'two requests at least');
-  const full = s.recheckWake();
-  assert.equal(full, s.wakeAt());
-  const asked: [number, number, number][] = [];
-  const first = d.assign[0]!.id;
-  // Leaving out the first request's check: the wake-up is the earliest of the rest, never earlier.
-  const rest = s.recheckWake((id, checkAt, limitMs) => {
-    asked.push([id, checkAt, limitMs]);
-    return id === first;
-  });
-  assert.ok(asked.some((a) => a[0] === first), 'asked about the first request');
-  for (const [, checkAt, limitMs] of asked) {
-    assert.ok(limitMs >= config.slowRequestMinMs, 'the limit is at least slowRequestMinMs');
-    assert.equal(checkAt, limitMs + 1, 'silent since the decision at 0: due 1 ms past the limit');
-  }
-  assert.ok(rest === undefined || rest >= full!);
-  // Leaving out every check leaves the decision's other moments only (none here: nothing plays).
-  assert.equal(s.recheckWake(() => true), undefined);
-});
-
 test('slow peer request: urgent chunks go to the AP (slow-peer), others to another peer; the slow peer is demoted', () => {
   const s = new StreamingScheduler(TRACK, config, { batchChunks: 4, pipeline: 1 });
   s.addPeers(['p1', 'p2']);
