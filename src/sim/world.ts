@@ -1789,11 +1789,6 @@ export class World {
   }
 }
 
-/**
- * A time-ordered queue for the messages of one search, reused: messages in parallel arrays, the
- * heap holds their indices, and a message's index is its sequence number (ties in push order).
- * A query is its hops left (`aux`); an answer is its message object.
- */
 /** Appends a new neighbour to the client's search targets (see {@link Client.targets}). */
 function addTarget(c: Client, u: number): void {
   if (c.targetCount === c.targets.length) {
@@ -1830,6 +1825,12 @@ function dropRequest(d: Download, r: Req): void {
   if (k >= 0) d.requests.splice(k, 1);
 }
 
+/**
+ * A time-ordered queue for the messages of one search, reused: messages in parallel arrays, the
+ * heap holds their indices, and a message's index is its sequence number (ties in push order).
+ * A query is its hops left (`aux`); an answer is its message object, or, in a flood of at most
+ * two hops, `4 × holder + distance` in `aux` (see `World.takeAnswers`).
+ */
 class LocalQueue {
   private t = new Float64Array(1024);
   private from = new Int32Array(1024);
