@@ -170,6 +170,11 @@ export class Catalog {
     return track * 2 + quality;
   }
 
+  /** How many files there are: every track in each quality ({@link fileOf} numbers them 0 up to this). */
+  get files(): number {
+    return this.tracks * QUALITIES.length;
+  }
+
   /** File size, bytes: the audio at the file's bitrate plus 4 kB of headers. */
   bytesOf(file: number): number {
     const track = file >> 1;

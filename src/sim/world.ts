@@ -408,7 +408,7 @@ export class World {
 
   /** Builds each file's index of holders from the warm caches' (file, holder) pairs, file by file. */
   private indexWarmHolders(warmFile: Int32Array, warmHolder: Int32Array, m: number): void {
-    const files = 2 * this.catalog.tracks;
+    const files = this.catalog.files;
     const start = new Int32Array(files + 1);
     for (let k = 0; k < m; k++) start[warmFile[k]! + 1]!++;
     for (let f = 0; f < files; f++) start[f + 1]! += start[f]!;
@@ -434,7 +434,7 @@ export class World {
    */
   private announceWarm(warmFile: Int32Array, warmHolder: Int32Array, m: number): void {
     const config = this.opts.config;
-    const files = 2 * this.catalog.tracks;
+    const files = this.catalog.files;
     const keep = new Uint8Array(m);
     if (files <= config.trackerMaxFiles) {
       const kept = new Int32Array(files);
