@@ -67,10 +67,7 @@ export const NEIGHBOUR_BUCKET_MS = FINE_MS;
 const FINE_CELLS = 10;
 const COARSE_MS = 6 * 60_000;
 const COARSE_CELLS = 10;
-/** Slots are added this many at a time, so a client with few neighbours holds few counters. */
-const SLOT_STEP = 8;
-
-// Layout of one neighbour's counters in the shared Float64Array.
+// Layout of one neighbour's counters (a block of `NEIGHBOUR_COUNTER_CELLS` Float32 cells).
 const SENT_FINE = 0;
 const RECEIVED_FINE = SENT_FINE + FINE_CELLS;
 const WANTED_FINE = RECEIVED_FINE + FINE_CELLS;
@@ -78,6 +75,10 @@ const SENT_COARSE = WANTED_FINE + FINE_CELLS;
 const RECEIVED_COARSE = SENT_COARSE + COARSE_CELLS;
 const PEERS_COARSE = RECEIVED_COARSE + COARSE_CELLS;
 const STRIDE = PEERS_COARSE + COARSE_CELLS;
+/** Float32 cells of one neighbour's counters: six rings of ten buckets. */
+export const NEIGHBOUR_COUNTER_CELLS = STRIDE;
+/** Blocks per page of a {@link NeighbourCounters} made by a neighbour set for itself: a page holds the hard limit's 60. */
+const OWN_PAGE_BLOCKS = 64;
 const FINE_RINGS = [SENT_FINE, RECEIVED_FINE, WANTED_FINE] as const;
 const COARSE_RINGS = [SENT_COARSE, RECEIVED_COARSE, PEERS_COARSE] as const;
 
@@ -106,16 +107,78 @@ interface Neighbour {
   readonly direction: Direction;
   role: Role;
   readonly connectedAt: number;
-  /** Index of this neighbour's counters in `counters`. */
-  readonly slot: number;
+  /** This neighbour's block of counters in the store. */
+  readonly block: number;
+  /** The page its counters are in, and where they start in it. */
+  readonly cells: Float32Array;
+  readonly base: number;
+}
+
+/**
+ * Where neighbour sets keep their neighbours' usefulness counters: blocks of
+ * {@link NEIGHBOUR_COUNTER_CELLS} Float32 cells, one per neighbour, in pages of a fixed number of
+ * blocks. A block freed when a neighbour goes is reused for the next, so recording traffic and
+ * adding neighbours allocate nothing once the pages exist.
+ *
+ * A neighbour set makes its own store unless given one. A process with many neighbour sets (the
+ * simulator: one per client, 100 000 of them) shares one store with large pages: a set of its own
+ * per client meant a typed array per client, reallocated and copied as its neighbours grew in
+ * number, and each such allocation outside the JS heap costs microseconds and weighs on the
+ * garbage collector. Blocks of a set that is dropped without removing its neighbours are not
+ * returned; the simulator removes every neighbour as its link closes.
+ */
+export class NeighbourCounters {
+  private readonly pageBlocks: number;
+  private readonly pages: Float32Array[] = [];
+  private readonly free: number[] = [];
+  /** Blocks ever handed out: those at or past it have never been used (their cells are 0). */
+  private used = 0;
+
+  /** @param pageBlocks blocks per page (memory is taken a page at a time) */
+  constructor(pageBlocks = 4096) {
+    if (!Number.isInteger(pageBlocks) || pageBlocks < 1) throw new RangeError(`pageBlocks must be a positive integer, got ${pageBlocks}`);
+    this.pageBlocks = pageBlocks;
+  }
+
+  /** Blocks in use. */
+  get inUse(): number {
+    return this.used - this.free.length;
+  }
+
+  /** A block with all cells 0. */
+  take(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) {
+      this.pageOf(reused).fill(0, this.baseOf(reused), this.baseOf(reused) + STRIDE);
+      return reused;
+    }
+    const block = this.used++;
+    if (this.baseOf(block) === 0) this.pages.push(new Float32Array(this.pageBlocks * STRIDE));
+    return block;
+  }
+
+  /** Gives a block back for reuse. */
+  release(block: number): void {
+    this.free.push(block);
+  }
+
+  /** The page a block's cells are in. */
+  pageOf(block: number): Float32Array {
+    return this.pages[Math.floor(block / this.pageBlocks)]!;
+  }
+
+  /** Where a block's cells start in its page. */
+  baseOf(block: number): number {
+    return (block % this.pageBlocks) * STRIDE;
+  }
 }
 
 /**
  * The neighbour set with the limits, usefulness windows and eviction utility of P2P'11.
  *
- * All neighbours' counters live in one growable Float32Array indexed by slot; slots of removed
- * neighbours are reused, so recording traffic allocates nothing and a client with few neighbours
- * holds few counters.
+ * Each neighbour's counters are a block in a {@link NeighbourCounters} store, its own or one
+ * shared with other sets; blocks of removed neighbours are reused, so recording traffic allocates
+ * nothing.
  */
 export class Neighbours {
   private readonly soft: number;
@@ -130,9 +193,7 @@ export class Neighbours {
    * was the costliest step of a record in a large simulation.
    */
   private lastRecorded: Neighbour | null = null;
-  private readonly freeSlots: number[] = [];
-  private counters: Float32Array;
-  private capacity: number;
+  private readonly store: NeighbourCounters;
   // The newest bucket seen; ring cells of older buckets are cleared as time moves past them, so
   // a ring always holds exactly its window.
   private fineBucket = Number.NEGATIVE_INFINITY;
@@ -146,7 +207,8 @@ export class Neighbours {
   private fineCell = 0;
   private coarseCell = 0;
 
-  constructor(config: NeighboursConfig) {
+  /** @param counters where the neighbours' counters are kept (default: a store of its own) */
+  constructor(config: NeighboursConfig, counters?: NeighbourCounters) {
     const { neighbourSoftLimit: soft, neighbourHardLimit: hard, neighbourPruneHeadroom: headroom } = config;
     if (!Number.isInteger(soft) || soft < 0) throw new RangeError(`neighbourSoftLimit must be an integer >= 0, got ${soft}`);
     if (!Number.isInteger(hard) || hard < soft) throw new RangeError(`neighbourHardLimit must be an integer >= the soft limit ${soft}, got ${hard}`);
@@ -163,8 +225,7 @@ export class Neighbours {
     this.headroom = headroom;
     this.graceMs = config.neighbourPruneGraceMs;
     this.weights = config.neighbourUtilityWeights;
-    this.capacity = Math.max(1, Math.min(SLOT_STEP, hard));
-    this.counters = new Float32Array(this.capacity * STRIDE);
+    this.store = counters ?? new NeighbourCounters(OWN_PAGE_BLOCKS);
   }
 
   /** Number of neighbours. */
@@ -206,8 +267,10 @@ export class Neighbours {
     if (this.byId.has(peerId)) return 'duplicate';
     if (this.byId.size >= this.hard) return 'full';
     this.advance(how.now);
-    const slot = this.takeSlot();
-    this.byId.set(peerId, { id: peerId, direction: how.direction, role: how.role, connectedAt: how.now, slot });
+    const block = this.store.take();
+    const cells = this.store.pageOf(block);
+    const base = this.store.baseOf(block);
+    this.byId.set(peerId, { id: peerId, direction: how.direction, role: how.role, connectedAt: how.now, block, cells, base });
     return 'added';
   }
 
@@ -217,7 +280,7 @@ export class Neighbours {
     if (!n) return false;
     this.byId.delete(peerId);
     if (this.lastRecorded === n) this.lastRecorded = null;
-    this.freeSlots.push(n.slot);
+    this.store.release(n.block);
     return true;
   }
 
@@ -301,9 +364,8 @@ export class Neighbours {
     const n = this.byId.get(peerId);
     if (!n) return undefined;
     this.advance(now);
-    const base = n.slot * STRIDE;
     const out = {} as Usefulness;
-    for (const c of CRITERIA) out[c.weight] = this.sum(base + c.offset, c.cells);
+    for (const c of CRITERIA) out[c.weight] = sum(n.cells, n.base + c.offset, c.cells);
     return out;
   }
 
@@ -372,12 +434,11 @@ export class Neighbours {
     const totals = scoreTotals;
     const raw = scoreRaw; // the positive raw scores of one criterion, sorted descending
     const order = scoreOrder; // whose they are
-    const bases = scoreBase; // where each neighbour's counters start
-    const data = this.counters;
+    const bases = scoreBase; // where each neighbour's counters start in its page
     let i = 0;
     for (const nb of this.byId.values()) {
       list[i] = nb;
-      bases[i++] = nb.slot * STRIDE;
+      bases[i++] = nb.base;
     }
     totals.fill(0, 0, n);
     for (const c of CRITERIA) {
@@ -389,6 +450,7 @@ export class Neighbours {
       const { offset, cells } = c;
       let count = 0;
       for (i = 0; i < n; i++) {
+        const data = list[i]!.cells;
         const from = bases[i] + offset;
         let score = 0;
         for (let k = 0; k < cells; k++) score += data[from + k]; // as in `sum`: same order, same float
@@ -410,13 +472,6 @@ export class Neighbours {
     return n;
   }
 
-  /** The sum of a ring's cells, always added in the same order so the float result never varies. */
-  private sum(from: number, cells: number): number {
-    let total = 0;
-    for (let k = 0; k < cells; k++) total += this.counters[from + k];
-    return total;
-  }
-
   private record(peerId: string, amount: number, now: number, fineRing: number, coarseRing: number): void {
     if (!(Number.isFinite(amount) && amount >= 0)) throw new RangeError(`amount must be a finite number >= 0, got ${amount}`);
     checkTime(now);
@@ -428,22 +483,23 @@ export class Neighbours {
       this.lastRecorded = n;
     }
     if (amount === 0) return;
-    const base = n.slot * STRIDE;
+    const data = n.cells;
+    const base = n.base;
     if (now >= this.steadyFrom && now <= this.steadyUntil) {
       // The usual case: a time within the newest buckets.
-      if (fineRing >= 0) this.counters[base + fineRing + this.fineCell] += amount;
-      if (coarseRing >= 0) this.counters[base + coarseRing + this.coarseCell] += amount;
+      if (fineRing >= 0) data[base + fineRing + this.fineCell] += amount;
+      if (coarseRing >= 0) data[base + coarseRing + this.coarseCell] += amount;
       return;
     }
     this.advance(now);
     if (fineRing >= 0) {
       const b = Math.floor(now / FINE_MS);
       // An event older than the newest bucket seen still counts if its bucket is in the window.
-      if (this.fineBucket - b < FINE_CELLS) this.counters[base + fineRing + mod(b, FINE_CELLS)] += amount;
+      if (this.fineBucket - b < FINE_CELLS) data[base + fineRing + mod(b, FINE_CELLS)] += amount;
     }
     if (coarseRing >= 0) {
       const b = Math.floor(now / COARSE_MS);
-      if (this.coarseBucket - b < COARSE_CELLS) this.counters[base + coarseRing + mod(b, COARSE_CELLS)] += amount;
+      if (this.coarseBucket - b < COARSE_CELLS) data[base + coarseRing + mod(b, COARSE_CELLS)] += amount;
     }
   }
 
@@ -490,36 +546,18 @@ export class Neighbours {
   }
 
   /**
-   * Clears, in every slot ever taken, the ring cells of buckets `from + 1 .. to` (at most a whole
-   * ring). Slots never taken hold only zeros.
+   * Clears, in every neighbour's counters, the ring cells of buckets `from + 1 .. to` (at most a
+   * whole ring). A block taken later starts with all cells 0.
    */
   private clearBuckets(from: number, to: number, cells: number, rings: readonly number[]): void {
     const steps = Math.min(to - from, cells);
-    const data = this.counters;
-    const slots = this.byId.size + this.freeSlots.length;
-    for (let s = 1; s <= steps; s++) {
-      const cell = mod(to - steps + s, cells);
-      for (let base = cell; base < slots * STRIDE; base += STRIDE) {
-        for (let r = 0; r < rings.length; r++) data[base + rings[r]] = 0;
+    for (const nb of this.byId.values()) {
+      const data = nb.cells;
+      for (let s = 1; s <= steps; s++) {
+        const at = nb.base + mod(to - steps + s, cells);
+        for (let r = 0; r < rings.length; r++) data[at + rings[r]] = 0;
       }
     }
-  }
-
-  /** A slot with all counters 0: a freed one, cleared, or the next never taken. */
-  private takeSlot(): number {
-    const free = this.freeSlots.pop();
-    if (free !== undefined) {
-      this.counters.fill(0, free * STRIDE, (free + 1) * STRIDE);
-      return free;
-    }
-    const used = this.byId.size; // no free slot: slots 0..used-1 are all taken, the rest never were
-    if (used >= this.capacity) {
-      const grown = new Float32Array(Math.min(this.capacity + SLOT_STEP, Math.max(this.hard, 1)) * STRIDE);
-      grown.set(this.counters);
-      this.counters = grown;
-      this.capacity = grown.length / STRIDE;
-    }
-    return used;
   }
 }
 
@@ -538,6 +576,13 @@ function goesBefore(list: readonly Neighbour[], totals: Float64Array, a: number,
 /** Whether `t` is in fine bucket `fine` and coarse bucket `coarse`. */
 function inBuckets(t: number, fine: number, coarse: number): boolean {
   return Math.floor(t / FINE_MS) === fine && Math.floor(t / COARSE_MS) === coarse;
+}
+
+/** The sum of a ring's cells, always added in the same order so the float result never varies. */
+function sum(data: Float32Array, from: number, cells: number): number {
+  let total = 0;
+  for (let k = 0; k < cells; k++) total += data[from + k]!;
+  return total;
 }
 
 function growScratch(n: number): void {

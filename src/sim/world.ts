@@ -19,7 +19,7 @@
  */
 import type { TunemeshConfig } from '../core/config.ts';
 import { CachePolicy } from '../core/cache-policy.ts';
-import { Neighbours, NEIGHBOUR_BUCKET_MS } from '../core/neighbours.ts';
+import { NeighbourCounters, Neighbours, NEIGHBOUR_BUCKET_MS } from '../core/neighbours.ts';
 import { OverlaySearch, type PeerFoundMessage } from '../core/overlay-search.ts';
 import { UploadSlots } from '../core/upload-slots.ts';
 import { PlayQueue, type QueueEntry } from '../core/play-queue.ts';
@@ -41,9 +41,10 @@ const SRC_SERVER = 1;
 const MARK_EPS_MS = 0.01;
 const SRC_PEER = 2;
 const NO_HOLDERS = new FileSet();
-const NO_TARGETS = new Int32Array(0);
 const AP_SOURCE: StreamSource = { id: SERVER };
 const NO_FILES: readonly string[] = [];
+/** The neighbour list a flood's searcher gives its core (see `World.searchFlood`). */
+const NO_PEERS: readonly string[] = [];
 const byArrival = (a: Req, b: Req): number => a.arriveAt - b.arriveAt;
 /** Fields of a client's flood state (World.floodState). */
 const F_SEEN = 0;
@@ -198,15 +199,7 @@ interface Client {
   /** Which source brought each chunk of a file downloaded in this session (track-fetcher.sources), while a play or download needs it. */
   srcs: Map<number, Uint8Array>;
   neighbours: Neighbours;
-  /**
-   * `neighbours.searchTargets()` as node numbers, in the same order (the order links were made),
-   * the first `targetCount` entries: kept up to date by `link` and `closeLink` rather than made
-   * anew from the core's list, since a flood reads it at every client it visits and links change
-   * between most of those visits. The invariant checks compare it with the core's list.
-   */
-  targets: Int32Array;
-  targetCount: number;
-  /** Changes whenever a link opens or closes (`addTarget`, `removeTarget`): see `Download.inputPeers`. */
+  /** Changes whenever a link opens or closes (`World.addTarget`, `World.removeTarget`): see `Download.inputPeers`. */
   linkVersion: number;
   search: OverlaySearch;
   uploads: UploadSlots;
@@ -283,6 +276,21 @@ export class World {
    */
   private readonly floodDirect: Uint8Array;
   private floodNumber = 0;
+  /**
+   * Per client, `neighbours.searchTargets()` as node numbers, in the same order (the order links
+   * were made): client u's are `targetsOf[u * targetStride ..]`, `targetCountOf[u]` of them. Kept
+   * up to date by `link` and `closeLink` rather than made anew from the core's list, since a flood
+   * reads them at every client it visits and links change between most of those visits; in one
+   * array with room for the hard limit per client, so a flood's visit reads the list straight
+   * (not through the client's object and a typed array of its own, three scattered memory
+   * accesses) and a new link never reallocates. The invariant checks compare them with the core's
+   * list.
+   */
+  private readonly targetsOf: Int32Array;
+  /** All clients' neighbour counters, in one store (see {@link NeighbourCounters}). */
+  private readonly neighbourCounters = new NeighbourCounters();
+  private readonly targetCountOf: Int32Array;
+  private readonly targetStride: number;
   /** The neighbours a flood's answers came through, in order of first answer, and per client how many (zero between floods). */
   private floodVia = new Int32Array(64);
   private readonly floodViaCount: Int32Array;
@@ -353,6 +361,9 @@ export class World {
     this.floodState = new Float64Array(4 * n);
     this.floodDirect = new Uint8Array(n);
     this.floodViaCount = new Int32Array(n);
+    this.targetStride = opts.config.neighbourHardLimit;
+    this.targetsOf = new Int32Array(n * this.targetStride);
+    this.targetCountOf = new Int32Array(n);
   }
 
   // ---------------------------------------------------------------- set-up
@@ -466,9 +477,7 @@ export class World {
       partial: new Map(),
       completeCount: 0,
       srcs: new Map(),
-      neighbours: new Neighbours(config),
-      targets: NO_TARGETS,
-      targetCount: 0,
+      neighbours: new Neighbours(config, this.neighbourCounters),
       linkVersion: 0,
       search: new OverlaySearch({ config, rng: this.rngSearch }),
       uploads: new UploadSlots(config),
@@ -1324,8 +1333,8 @@ export class World {
       dialer.neighbours.remove(other.id);
       return false;
     }
-    addTarget(dialer, other.u);
-    addTarget(other, dialer.u);
+    this.addTarget(dialer, other.u);
+    this.addTarget(other, dialer.u);
     this.schedulePrune(dialer);
     this.schedulePrune(other);
     return true;
@@ -1339,8 +1348,8 @@ export class World {
     if (ab) this.recordPending(ab);
     const ba = b.serving.get(a.u)?.active;
     if (ba) this.recordPending(ba);
-    if (a.neighbours.remove(b.id)) removeTarget(a, b.u);
-    if (b.neighbours.remove(a.id)) removeTarget(b, a.u);
+    if (a.neighbours.remove(b.id)) this.removeTarget(a, b.u);
+    if (b.neighbours.remove(a.id)) this.removeTarget(b, a.u);
     for (const [x, y] of [
       [a, b],
       [b, a],
@@ -1525,13 +1534,19 @@ export class World {
    */
   private searchFlood(c: Client, fileId: string): { queryId: number; peers: number[] } | null {
     const now = this.engine.now();
-    const targets = c.neighbours.searchTargets();
-    const { queryId, sends } = c.search.start(fileId, targets, now);
-    if (targets.length === 0) {
+    const targets = this.targetsOf;
+    const stride = this.targetStride;
+    const targetCountOf = this.targetCountOf;
+    const ownBase = c.u * stride;
+    const ownCount = targetCountOf[c.u]!;
+    // The core opens the search; the copies it would send (the query with `searchHops` left, to
+    // each search target) are made here, so it is given no list to build them from.
+    const { queryId } = c.search.start(fileId, NO_PEERS, now);
+    if (ownCount === 0) {
       c.search.finish(queryId, now);
       return null;
     }
-    const fileIdOfMsg = sends[0]!.msg.fileId;
+    const fileIdOfMsg = fileId;
     const deadline = now + this.opts.config.searchWaitMs;
     const q = this.floodQueue;
     const fq = this.foundQueue;
@@ -1546,17 +1561,15 @@ export class World {
     let lateCount = 0;
     const searchHops = this.opts.config.searchHops;
     const lastHopDeferred = searchHops <= 2;
-    const own = c.targets;
-    const ownCount = c.targetCount;
     // The searcher's neighbours get its query first (the lowest sequence numbers): a later copy
     // reaching one of them no earlier than that loses, and is not queued. Messages arriving after
     // the deadline are never processed (the loops below stop there): not queued either.
     for (let k = 0; k < ownCount; k++) {
-      const to = own[k]!;
+      const to = targets[ownBase + k]!;
       const at = now + this.rtt(c.u, to) / 2;
       direct[to] = 1;
       st[4 * to + F_AT] = at <= deadline ? at : Infinity;
-      if (at <= deadline) q.push(at, c.u, to, sends[k]!.msg.hops, null);
+      if (at <= deadline) q.push(at, c.u, to, searchHops, null);
     }
     const peers: number[] = [];
     const file = this.fileOfId(fileId);
@@ -1578,20 +1591,19 @@ export class World {
       st[4 * toU + F_SEEN] = flood;
       const search = searchOf[toU]!;
       if (!search.admitQuery(clients[fromU]!.id, queryId, hops)) continue;
-      const to = clients[toU]!;
       if (holders.has(toU)) {
         const at = t + this.rtt(toU, fromU) / 2;
         if (at <= deadline) {
           if (lastHopDeferred) fq.push(at, toU, fromU, toU * 4 + (searchHops - hops + 1), null);
-          else fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, to.self));
+          else fq.push(at, toU, fromU, 0, search.answerFor(queryId, fileIdOfMsg, hops, this.selfOf[toU]!));
         }
       }
       if (hops <= 1) continue;
       const next = hops - 1;
-      const list = to.targets;
-      const listCount = to.targetCount;
-      for (let k = 0; k < listCount; k++) {
-        const y = list[k]!;
+      const listBase = toU * stride;
+      const listEnd = listBase + targetCountOf[toU]!;
+      for (let k = listBase; k < listEnd; k++) {
+        const y = targets[k]!;
         if (y === fromU) continue;
         const b = 4 * y;
         if (direct[y] === 1) {
@@ -1628,7 +1640,7 @@ export class World {
         }
       }
     }
-    for (let k = 0; k < ownCount; k++) direct[own[k]!] = 0;
+    for (let k = 0; k < ownCount; k++) direct[targets[ownBase + k]!] = 0;
     // The holders only last-hop copies reached take in the first one, and answer.
     for (let k = 0; k < lateCount; k++) {
       const y = late[k]!;
@@ -1684,7 +1696,8 @@ export class World {
   private takeAnswers(c: Client, queryId: number, fileId: string, deadline: number, peers: number[]): void {
     const fq = this.foundQueue;
     const hops = this.opts.config.searchHops;
-    if (this.floodVia.length < c.targetCount) this.floodVia = new Int32Array(2 * c.targetCount);
+    const targetCount = this.targetCountOf[c.u]!;
+    if (this.floodVia.length < targetCount) this.floodVia = new Int32Array(2 * targetCount);
     const via = this.floodVia;
     const viaCount = this.floodViaCount;
     let vias = 0;
@@ -1746,9 +1759,33 @@ export class World {
   /** Whether the client's search targets (kept by the world) are its core's, in the same order. */
   private targetsAgree(c: Client): boolean {
     const ids = c.neighbours.searchTargets();
-    if (ids.length !== c.targetCount) return false;
-    for (let k = 0; k < ids.length; k++) if (Number(ids[k]) !== c.targets[k]) return false;
+    const base = c.u * this.targetStride;
+    if (ids.length !== this.targetCountOf[c.u]) return false;
+    for (let k = 0; k < ids.length; k++) if (Number(ids[k]) !== this.targetsOf[base + k]) return false;
     return true;
+  }
+
+  /** Appends a new neighbour to the client's search targets (see {@link targetsOf}). */
+  private addTarget(c: Client, u: number): void {
+    const n = this.targetCountOf[c.u]!;
+    // The core refuses links past the hard limit, so this is a broken invariant, not a full list.
+    if (n === this.targetStride) throw new Error(`sim: client ${c.id} has more search targets than the hard limit`);
+    this.targetsOf[c.u * this.targetStride + n] = u;
+    this.targetCountOf[c.u] = n + 1;
+    c.linkVersion++;
+  }
+
+  /** Takes a former neighbour out of the client's search targets, keeping the others' order. */
+  private removeTarget(c: Client, u: number): void {
+    const t = this.targetsOf;
+    const base = c.u * this.targetStride;
+    const end = base + this.targetCountOf[c.u]!;
+    let k = base;
+    while (k < end && t[k] !== u) k++;
+    if (k === end) return;
+    t.copyWithin(k, k + 1, end);
+    this.targetCountOf[c.u]--;
+    c.linkVersion++;
   }
 
   /** Every client's cache, online or not (they keep it). */
@@ -1787,29 +1824,6 @@ export class World {
   activity(): number {
     return activityAt(this.engine.now());
   }
-}
-
-/** Appends a new neighbour to the client's search targets (see {@link Client.targets}). */
-function addTarget(c: Client, u: number): void {
-  if (c.targetCount === c.targets.length) {
-    const bigger = new Int32Array(Math.max(8, 2 * c.targets.length));
-    bigger.set(c.targets);
-    c.targets = bigger;
-  }
-  c.targets[c.targetCount++] = u;
-  c.linkVersion++;
-}
-
-/** Takes a former neighbour out of the client's search targets, keeping the others' order. */
-function removeTarget(c: Client, u: number): void {
-  const t = c.targets;
-  const n = c.targetCount;
-  let k = 0;
-  while (k < n && t[k] !== u) k++;
-  if (k === n) return;
-  t.copyWithin(k, k + 1, n);
-  c.targetCount = n - 1;
-  c.linkVersion++;
 }
 
 /** The download's live request with scheduler id `id`. */

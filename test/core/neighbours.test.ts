@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Neighbours, type Direction, type NeighboursConfig, type Role } from '../../src/core/neighbours.ts';
+import { NeighbourCounters, Neighbours, type Direction, type NeighboursConfig, type Role } from '../../src/core/neighbours.ts';
 import { Neighbours as ReferenceNeighbours } from './neighbours-reference.ts';
 import { defaultConfig, type NeighbourUtilityWeights } from '../../src/core/config.ts';
 
@@ -429,8 +429,13 @@ test('the optimised class answers every call exactly as the original (randomized
       neighbourPruneGraceMs: pick([0, 1, 30_000, 2 * MIN, 7.5 * MIN]),
       neighbourUtilityWeights: weights,
     });
-    const a = new Neighbours(cfg);
+    // Half the scenarios keep the counters in a store shared with another set (small pages, so
+    // blocks come from many pages), which adds and drops neighbours and records traffic between
+    // the calls compared: its blocks are freed and reused in between ours.
+    const store = seed % 2 === 0 ? new NeighbourCounters(pick([1, 3, 64])) : undefined;
+    const a = new Neighbours(cfg, store);
     const b = new ReferenceNeighbours(cfg);
+    const other = store ? new Neighbours(config(), store) : undefined;
     const pool = Array.from({ length: hard + 6 }, (_, i) => pick(['p', 'q', '', 'P']) + String(int(3) ? i : 100 - i));
     const roles: Role[] = ['peer', 'leecher'];
     // The latest time so far; calls also come with older times (late events) and odd ones.
@@ -460,6 +465,13 @@ test('the optimised class answers every call exactly as the original (randomized
       else if (r < 0.9) t += int(20_000);
       else if (r < 0.995) t += int(3 * MIN) + rnd();
       else t += int(5 * 60 * MIN);
+      if (other) {
+        const oid = `o${int(8)}`;
+        const r2 = rnd();
+        if (r2 < 0.3) other.add(oid, { direction: 'in', role: 'peer', now: t });
+        else if (r2 < 0.5) other.remove(oid);
+        else other.recordReceived(oid, 1 + int(1000), t);
+      }
       const id = pick(pool);
       const op = int(20);
       const call = (f: (n: Neighbours | ReferenceNeighbours) => unknown) => {
@@ -549,4 +561,27 @@ test('the optimised class answers every call exactly as the original (randomized
       assert.deepStrictEqual(got, want, `seed ${seed}, final usefulness of ${id}`);
     }
   }
+});
+
+test('sets sharing a counter store keep their own counts; a reused block starts at zero', () => {
+  const store = new NeighbourCounters(2);
+  const a = new Neighbours(config({ neighbourUtilityWeights: DIGITS }), store);
+  const b = new Neighbours(config({ neighbourUtilityWeights: DIGITS }), store);
+  addMany(a, ['x', 'y', 'z']);
+  addMany(b, ['x']);
+  assert.equal(store.inUse, 4);
+  a.recordReceived('x', 5 * KB, 1_000);
+  b.recordSent('x', 7 * KB, 1_000);
+  assert.equal(a.usefulness('x', 2_000)?.received10m, 5 * KB);
+  assert.equal(a.usefulness('x', 2_000)?.sent10m, 0);
+  assert.equal(b.usefulness('x', 2_000)?.sent10m, 7 * KB);
+  assert.equal(b.usefulness('x', 2_000)?.received10m, 0);
+  // b's neighbour goes; its block is the next one a takes, with no trace of b's traffic.
+  b.remove('x');
+  assert.equal(store.inUse, 3);
+  addMany(a, ['w'], 3_000);
+  assert.equal(store.inUse, 4);
+  assert.deepEqual(a.usefulness('w', 3_000), { sent10m: 0, sent60m: 0, received10m: 0, received60m: 0, peersFound60m: 0, wantedTracks10m: 0 });
+  assert.equal(a.usefulness('x', 3_000)?.received10m, 5 * KB);
+  assert.throws(() => new NeighbourCounters(0), RangeError);
 });
