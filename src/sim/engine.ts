@@ -16,13 +16,14 @@ export interface SimEvent {
 
 /**
  * An object that is its own event: a flow's next delivery, a download's wake-up, a play's timer, a
- * request's arrival. The engine keeps the sequence number of its pending schedule in it, so
- * (re)scheduling it allocates nothing — these are most of a run's events, and an event object
- * and a closure per schedule were most of what the garbage collector had to copy.
+ * request's arrival. The engine keeps the slot of its pending schedule in it, so (re)scheduling it
+ * allocates nothing — these are most of a run's events, and an event object and a closure per
+ * schedule were most of what the garbage collector had to copy — and a reschedule moves its entry
+ * in the heap rather than leaving a dead one behind.
  */
 export interface Timer {
-  /** Sequence number of its pending schedule; -1 when none. Set by the engine only (start with -1). */
-  timerSeq: number;
+  /** The engine's slot of its pending schedule; -1 when none. Set by the engine only (start with -1). */
+  timerSlot: number;
 }
 
 /** What fires a timer, shared by all timers of a kind (so it allocates nothing per schedule). */
@@ -32,13 +33,18 @@ export type TimerHandler<T extends Timer> = (timer: T) => void;
  * The event queue and the virtual clock.
  *
  * The queue is a 4-ary heap of (time, slot) pairs in typed arrays; a slot holds the entry's
- * sequence number, its event or timer and the timer's handler (null for an event), and stays put
- * while the entry moves through the heap. A sift so moves two numbers per level, next to each
- * other's siblings in memory, and reads a sequence number only when two times are equal: with
- * hundreds of thousands of events pending, reading event objects scattered over the heap was a
- * tenth of a big run's time, and moving object references (each store checked by the garbage
- * collector's write barrier) a good part of the rest. Cancelled events and superseded timer
- * schedules stay in the heap until popped, unless they outnumber the live ones: then the heap is
+ * sequence number, its event or timer, the timer's handler (null for an event) and the entry's
+ * place in the heap, and stays put while the entry moves through the heap. A sift so moves two
+ * numbers per level, next to each other's siblings in memory, and reads a sequence number only
+ * when two times are equal: with hundreds of thousands of events pending, reading event objects
+ * scattered over the heap was a tenth of a big run's time, and moving object references (each
+ * store checked by the garbage collector's write barrier) a good part of the rest.
+ *
+ * A timer's reschedule gives its entry the new key where it is and sifts it up or down; an
+ * unschedule takes the entry out. (Leaving the old entry in the heap, dead, cost more: a large
+ * run schedules its timers about 2.5 times per event fired, and each dead entry was a sift from
+ * the root to a leaf when it came to the top, in a heap the dead entries made larger.) Cancelled
+ * events stay in the heap until popped, unless they outnumber the live ones: then the heap is
  * rebuilt without them. The order events fire in depends only on their (time, sequence) keys,
  * never on the heap's layout.
  */
@@ -46,8 +52,9 @@ export class Engine implements Clock {
   /** Per heap position, the entry's time and its slot. */
   private heapAt = new Float64Array(1024);
   private heapSlot = new Int32Array(1024);
-  /** Per slot: the sequence number, the event or timer, and the timer's handler (null for an event). */
+  /** Per slot: the sequence number, the event or timer, the timer's handler (null for an event), and its place in the heap. */
   private slotSeq = new Float64Array(1024);
+  private slotPos = new Int32Array(1024);
   private slotTarget: (SimEvent | Timer | null)[] = [];
   private slotHandler: (TimerHandler<Timer> | null)[] = [];
   /** Slots free for reuse (a stack: the latest freed is reused first, still in the CPU's cache). */
@@ -56,7 +63,7 @@ export class Engine implements Clock {
   /** Slots ever used: slots at or past it are free too. */
   private slotsUsed = 0;
   private size = 0;
-  /** Cancelled or superseded entries still in the heap. */
+  /** Cancelled events still in the heap. */
   private dead = 0;
   private seq = 0;
   private t = 0;
@@ -99,23 +106,34 @@ export class Engine implements Clock {
    * between two events fires between them at equal times.
    */
   schedule<T extends Timer>(timer: T, at: number, handler: TimerHandler<T>): void {
-    if (timer.timerSeq >= 0) this.died();
     const t = at > this.t ? at : this.t;
     const seq = this.seq++;
-    timer.timerSeq = seq;
-    this.push(t, seq, timer, handler as TimerHandler<Timer>);
+    const slot = timer.timerSlot;
+    if (slot < 0) {
+      timer.timerSlot = this.push(t, seq, timer, handler as TimerHandler<Timer>);
+      return;
+    }
+    // The new key is after the old one at an equal time (a later sequence number): only an
+    // earlier time moves the entry up.
+    this.slotSeq[slot] = seq;
+    this.slotHandler[slot] = handler as TimerHandler<Timer>;
+    const i = this.slotPos[slot]!;
+    if (t < this.heapAt[i]!) this.siftUp(i, t, seq, slot);
+    else this.siftDown(i, t, seq, slot, this.size);
   }
 
   /** Drops the timer's pending schedule, if any. */
   unschedule(timer: Timer): void {
-    if (timer.timerSeq < 0) return;
-    timer.timerSeq = -1;
-    this.died();
+    const slot = timer.timerSlot;
+    if (slot < 0) return;
+    timer.timerSlot = -1;
+    this.removeAt(this.slotPos[slot]!);
+    this.release(slot);
   }
 
   /** Whether the timer has a pending schedule. */
   scheduled(timer: Timer): boolean {
-    return timer.timerSeq >= 0;
+    return timer.timerSlot >= 0;
   }
 
   /** Fires events in order until the next one lies after `until` (the clock then stands at `until`). */
@@ -125,7 +143,6 @@ export class Engine implements Clock {
       const at = this.heapAt[0]!;
       if (at > until) break;
       const slot = this.heapSlot[0]!;
-      const seq = this.slotSeq[slot]!;
       const target = this.slotTarget[slot]!;
       const handler = this.slotHandler[slot]!;
       this.popTop();
@@ -143,12 +160,8 @@ export class Engine implements Clock {
         fn();
       } else {
         const timer = target as Timer;
-        if (timer.timerSeq !== seq) {
-          this.dead--;
-          continue;
-        }
         this.t = at;
-        timer.timerSeq = -1;
+        timer.timerSlot = -1;
         this.events++;
         handler(timer);
       }
@@ -167,12 +180,13 @@ export class Engine implements Clock {
     if (this.dead > 4096 && 2 * this.dead > this.size) this.dropDead();
   }
 
+  /** Whether a slot's entry is still to fire: a timer's always is, an event's unless cancelled. */
   private live(slot: number): boolean {
-    const target = this.slotTarget[slot]!;
-    return this.slotHandler[slot] === null ? (target as SimEvent).fn !== null : (target as Timer).timerSeq === this.slotSeq[slot];
+    return this.slotHandler[slot] !== null || (this.slotTarget[slot] as SimEvent).fn !== null;
   }
 
-  private push(t: number, seq: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): void {
+  /** Adds an entry; returns its slot. */
+  private push(t: number, seq: number, target: SimEvent | Timer, handler: TimerHandler<Timer> | null): number {
     if (this.size === this.heapAt.length) this.growHeap();
     let slot: number;
     if (this.freeCount > 0) slot = this.freeSlots[--this.freeCount]!;
@@ -184,6 +198,7 @@ export class Engine implements Clock {
     this.slotTarget[slot] = target;
     this.slotHandler[slot] = handler;
     this.siftUp(this.size++, t, seq, slot);
+    return slot;
   }
 
   /** Frees a slot whose entry left the heap; its references are dropped for the garbage collector. */
@@ -203,16 +218,20 @@ export class Engine implements Clock {
     const heapAt = this.heapAt;
     const heapSlot = this.heapSlot;
     const slotSeq = this.slotSeq;
+    const slotPos = this.slotPos;
     while (i > 0) {
       const p = (i - 1) >> 2;
       const pt = heapAt[p]!;
-      if (t > pt || (t === pt && s > slotSeq[heapSlot[p]!]!)) break;
+      const ps = heapSlot[p]!;
+      if (t > pt || (t === pt && s > slotSeq[ps]!)) break;
       heapAt[i] = pt;
-      heapSlot[i] = heapSlot[p]!;
+      heapSlot[i] = ps;
+      slotPos[ps] = i;
       i = p;
     }
     heapAt[i] = t;
     heapSlot[i] = slot;
+    slotPos[slot] = i;
   }
 
   /** Removes the root: the last entry sinks from the root to its place. */
@@ -223,11 +242,30 @@ export class Engine implements Clock {
     this.siftDown(0, this.heapAt[n]!, this.slotSeq[slot]!, slot, n);
   }
 
+  /** Removes the entry at heap position `i`: the last entry takes its place, and moves up or down from there. */
+  private removeAt(i: number): void {
+    const n = --this.size;
+    if (i === n) return;
+    const slot = this.heapSlot[n]!;
+    const t = this.heapAt[n]!;
+    const s = this.slotSeq[slot]!;
+    if (i > 0) {
+      const p = (i - 1) >> 2;
+      const pt = this.heapAt[p]!;
+      if (t < pt || (t === pt && s < this.slotSeq[this.heapSlot[p]!]!)) {
+        this.siftUp(i, t, s, slot);
+        return;
+      }
+    }
+    this.siftDown(i, t, s, slot, n);
+  }
+
   /** Puts an entry (time `t`, sequence `s`, slot `slot`) into the hole at `i` of a heap of `n` entries, moving smaller children up. */
   private siftDown(i: number, t: number, s: number, slot: number, n: number): void {
     const heapAt = this.heapAt;
     const heapSlot = this.heapSlot;
     const slotSeq = this.slotSeq;
+    const slotPos = this.slotPos;
     for (;;) {
       const first = 4 * i + 1;
       if (first >= n) break;
@@ -242,12 +280,15 @@ export class Engine implements Clock {
         }
       }
       if (t < ct || (t === ct && s < slotSeq[heapSlot[c]!]!)) break;
+      const cs = heapSlot[c]!;
       heapAt[i] = ct;
-      heapSlot[i] = heapSlot[c]!;
+      heapSlot[i] = cs;
+      slotPos[cs] = i;
       i = c;
     }
     heapAt[i] = t;
     heapSlot[i] = slot;
+    slotPos[slot] = i;
   }
 
   /** Rebuilds the heap from its live entries (bottom-up), freeing the slots of the others. */
@@ -259,7 +300,8 @@ export class Engine implements Clock {
       const slot = heapSlot[k]!;
       if (this.live(slot)) {
         heapAt[n] = heapAt[k]!;
-        heapSlot[n++] = slot;
+        heapSlot[n] = slot;
+        this.slotPos[slot] = n++;
       } else this.release(slot);
     }
     this.size = n;
@@ -284,6 +326,9 @@ export class Engine implements Clock {
     const seq = new Float64Array(this.slotSeq.length * 2);
     seq.set(this.slotSeq);
     this.slotSeq = seq;
+    const pos = new Int32Array(seq.length);
+    pos.set(this.slotPos);
+    this.slotPos = pos;
   }
 }
 

@@ -92,7 +92,7 @@ export class Network {
   start(from: number, to: number, unitBytes: number, totalBytes: number, step: number, sink: FlowSink, owner: unknown = null): Flow {
     const now = this.engine.now();
     const units = Math.max(1, Math.ceil(totalBytes / unitBytes));
-    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], spare: null, step: Math.max(1, step), timerSeq: -1, active: true, sink, owner };
+    const f: Flow = { from, to, unitBytes, totalBytes, units, sent: 0, lastT: now, rate: 0, reported: 0, completed: 0, doneTimes: [], spare: null, step: Math.max(1, step), timerSlot: -1, active: true, sink, owner };
     if (from === this.opts.apNode) this.apFlows++;
     else (this.upFlows[from] ??= []).push(f);
     (this.downFlows[to] ??= []).push(f);
@@ -152,7 +152,7 @@ export class Network {
 
   private update(f: Flow, now: number): void {
     const rate = this.shareOf(f);
-    if (rate === f.rate && f.timerSeq >= 0) return;
+    if (rate === f.rate && f.timerSlot >= 0) return;
     this.settle(f, now);
     f.rate = rate;
     this.schedule(f, now);

@@ -641,7 +641,7 @@ export class World {
       reached10: false,
       hasNextAt30: false,
       hasNextAt10: false,
-      timerSeq: -1,
+      timerSlot: -1,
       ended: false,
     };
     c.play = p;
@@ -871,7 +871,7 @@ export class World {
       sources: c.srcs.get(file) ?? new Uint8Array(held.length),
       scheduler: new StreamingScheduler(info, this.opts.config, { batchChunks: this.batchChunks, counters: this.apCounters }),
       requests: [],
-      timerSeq: -1,
+      timerSlot: -1,
       emergency: false,
       active: true,
       step: 1,
@@ -1019,7 +1019,7 @@ export class World {
     const c = d.c;
     const src = source === SERVER ? -1 : Number(source);
     const rtt = src < 0 ? this.pop.apRttMs[c.u]! : this.rtt(c.u, src);
-    const r: Req = { id, source: src, first, count, urgency, d, atSource: false, pair: null, flow: null, over: false, arriveAt: this.engine.now() + rtt, timerSeq: -1, pendBytes: 0, pendBucket: -1, pendT: 0 };
+    const r: Req = { id, source: src, first, count, urgency, d, atSource: false, pair: null, flow: null, over: false, arriveAt: this.engine.now() + rtt, timerSlot: -1, pendBytes: 0, pendBucket: -1, pendT: 0 };
     d.requests.push(r);
     const pair = src < 0 ? this.apServing.get(c.u) : this.clients[src]!.serving.get(c.u);
     if (pair !== undefined && pair.active !== null && (src < 0 || pair.active.d.file === d.file)) pair.transit.push(r);

@@ -108,8 +108,8 @@ test('engine: with most events cancelled (the heap rebuilt without them), the re
 test('engine: timers fire once per schedule, a reschedule replaces the pending one, and they keep the (time, sequence) order with events', () => {
   const e = new Engine(1);
   const out: string[] = [];
-  const a = { timerSeq: -1, name: 'a' };
-  const b = { timerSeq: -1, name: 'b' };
+  const a = { timerSlot: -1, name: 'a' };
+  const b = { timerSlot: -1, name: 'b' };
   const fire = (t: { name: string }) => out.push(`${t.name}@${e.now()}`);
   e.at(10, () => out.push('ev1@10'));
   e.schedule(a, 10, fire); // after ev1 at the same time
@@ -133,27 +133,52 @@ test('engine: timers fire once per schedule, a reschedule replaces the pending o
   assert.equal(e.pending, 0);
 });
 
-test('engine: timers rescheduled many times (the superseded entries dropped) fire in order', () => {
+test('engine: timers rescheduled and unscheduled many times fire exactly in (time, sequence) order, beside events', () => {
+  // A reference queue: every pending schedule with its key, the latest per timer; the engine must
+  // fire the same things in the same order. Whole-number times, so equal times are common.
   const e = new Engine(1);
   const rng = e.rng('timers');
-  const timers = Array.from({ length: 500 }, (_, k) => ({ timerSeq: -1, k, due: -1 }));
-  const fired: [number, number][] = [];
-  const fire = (t: { k: number; due: number }) => {
-    assert.equal(e.now(), t.due);
-    fired.push([e.now(), t.k]);
+  const timers = Array.from({ length: 500 }, (_, k) => ({ timerSlot: -1, k }));
+  const pending = new Map<string, { at: number; seq: number }>();
+  let seq = 0;
+  const fired: string[] = [];
+  const expected: string[] = [];
+  const fire = (t: { k: number }) => {
+    fired.push(`t${t.k}@${e.now()}`);
+    pending.delete(`t${t.k}`);
   };
   for (let round = 0; round < 200; round++) {
     for (const t of timers) {
-      if (rng.next() < 0.3) {
-        t.due = e.now() + 1 + Math.floor(rng.next() * 100);
-        e.schedule(t, t.due, fire);
-      } else if (rng.next() < 0.1) {
+      const r = rng.next();
+      if (r < 0.3) {
+        const at = e.now() + Math.floor(rng.next() * 30);
+        e.schedule(t, at, fire);
+        pending.set(`t${t.k}`, { at, seq: seq++ });
+      } else if (r < 0.33) {
         e.unschedule(t);
+        pending.delete(`t${t.k}`);
+      } else if (r < 0.36) {
+        const name = `e${seq}`;
+        const at = e.now() + Math.floor(rng.next() * 30);
+        const ev = e.at(at, () => {
+          fired.push(`${name}@${e.now()}`);
+          pending.delete(name);
+        });
+        pending.set(name, { at, seq: seq++ });
+        if (rng.next() < 0.5) {
+          e.cancel(ev);
+          pending.delete(name);
+        }
       }
     }
-    e.runUntil(e.now() + 10);
-    assert.ok(e.pending <= Math.max(timers.length + 4096, 2 * timers.length), `superseded entries are dropped (pending ${e.pending})`);
+    const until = e.now() + 10;
+    const due = [...pending].filter(([, k]) => k.at <= until).sort((x, y) => x[1].at - y[1].at || x[1].seq - y[1].seq);
+    for (const [name, k] of due) expected.push(`${name}@${k.at}`);
+    e.runUntil(until);
+    assert.equal(e.pending - [...pending].length >= 0, true);
+    assert.ok(e.pending <= Math.max(pending.size + 4096, 2 * pending.size), `cancelled events are dropped (pending ${e.pending})`);
+    for (const t of timers) assert.equal(e.scheduled(t), pending.has(`t${t.k}`));
   }
-  assert.ok(fired.length > 1000);
-  for (let i = 1; i < fired.length; i++) assert.ok(fired[i]![0] >= fired[i - 1]![0]);
+  assert.deepEqual(fired, expected);
+  assert.ok(fired.length > 10_000);
 });
