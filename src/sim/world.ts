@@ -430,7 +430,7 @@ export class World {
       const from = start[f]!;
       const to = start[f + 1]!;
       if (to === from) continue;
-      const set = new FileSet(to - from);
+      const set = new FileSet(to - from, this.pop.n);
       for (let j = from; j < to; j++) set.add(byFile[j]!);
       this.holdersOf[f] = set;
     }
@@ -600,7 +600,7 @@ export class World {
 
   /** The client's cache now holds `file` complete. */
   private addComplete(c: Client, file: number): void {
-    if ((this.holdersOf[file] ??= new FileSet()).add(c.u)) c.completeCount++;
+    if ((this.holdersOf[file] ??= new FileSet(8, this.pop.n)).add(c.u)) c.completeCount++;
   }
 
   private dropComplete(c: Client, file: number): void {

@@ -29,3 +29,23 @@ test('FileSet refuses values it cannot store', () => {
   assert.ok(s.has(0));
   assert.ok(!s.has(1));
 });
+
+test('FileSet with a universe agrees with a Set as it turns into a bitmap, and refuses values outside the universe', () => {
+  for (const universe of [5, 300, 4_000]) {
+    const rng = seededRng(universe);
+    const s = new FileSet(2, universe);
+    const ref = new Set<number>();
+    for (let k = 0; k < 20_000; k++) {
+      const v = Math.floor(rng.next() * universe);
+      // Mostly adds first, so the set grows past the switch; then as many deletes as adds.
+      if (rng.next() < (k < 10_000 ? 0.8 : 0.45)) assert.equal(s.add(v), !ref.has(v) && ref.add(v) !== undefined);
+      else assert.equal(s.delete(v), ref.delete(v), `delete ${v} at step ${k}`);
+      const probe = Math.floor(rng.next() * (universe + 40));
+      assert.equal(s.has(probe), ref.has(probe), `has ${probe} at step ${k}`);
+      assert.equal(s.size, ref.size);
+    }
+    for (let v = 0; v < universe; v++) assert.equal(s.has(v), ref.has(v));
+    assert.throws(() => s.add(universe), RangeError);
+  }
+  assert.throws(() => new FileSet(8, -1), RangeError);
+});
