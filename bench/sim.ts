@@ -18,11 +18,12 @@
  * then reports how many simulated hours it reached in that time. Not part of `bench/run-all.ts`:
  * the default runs take tens of minutes.
  *
- * The children run with a 256 MB young generation (`--max-semi-space-size`): the simulator makes
+ * The children run with a 512 MB young generation (`--max-semi-space-size`): the simulator makes
  * many short-lived objects, and with the default few-MB nursery the garbage collector took 16 % of
  * a CPU profile, 5 % with 64 MB; the bigger the population, the longer (in wall time) a simulated
  * second lasts, so the more of those objects outlive a small nursery: 50 000 peers × 0.25 h took
- * 99.6 s of CPU with 64 MB and 91.2 s with 256 MB (docs/simulation.md, Scale).
+ * 99.6 s of CPU with 64 MB and 91.2 s with 256 MB; 30 000 peers × 1 h all online, both at once,
+ * 215.8 s with 256 MB and 208.2 s with 512 MB, for 0.45 GB more peak RSS (docs/simulation.md, Scale).
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -62,7 +63,7 @@ const BASELINE: Case = { peers: 2_000, hours: 2, allOnline: false };
 /** Heap limit of a run's child, MB: the issue's budget is 8 GB of memory (RSS), with room for typed arrays outside the heap. */
 const HEAP_MB = 6_144;
 /** Young generation per semi-space, MB (see the file comment). */
-const SEMI_SPACE_MB = 256;
+const SEMI_SPACE_MB = 512;
 
 function parseCase(spec: string): Case {
   const m = /^(\d+)x([\d.]+)(:all-online)?$/.exec(spec);
