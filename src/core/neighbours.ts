@@ -112,6 +112,14 @@ interface Neighbour {
   /** The page its counters are in, and where they start in it. */
   readonly cells: Float32Array;
   readonly base: number;
+  /**
+   * The newest fine and coarse buckets its ring cells are cleared for: cells of buckets that fell
+   * out of the windows are cleared when the neighbour is next recorded or read (`sync`), not for
+   * every neighbour as time moves on (most neighbours are idle in any one minute, and clearing
+   * them all every minute was a scattered write per neighbour).
+   */
+  fineAt: number;
+  coarseAt: number;
 }
 
 /**
@@ -270,7 +278,7 @@ export class Neighbours {
     const block = this.store.take();
     const cells = this.store.pageOf(block);
     const base = this.store.baseOf(block);
-    this.byId.set(peerId, { id: peerId, direction: how.direction, role: how.role, connectedAt: how.now, block, cells, base });
+    this.byId.set(peerId, { id: peerId, direction: how.direction, role: how.role, connectedAt: how.now, block, cells, base, fineAt: this.fineBucket, coarseAt: this.coarseBucket });
     return 'added';
   }
 
@@ -364,6 +372,7 @@ export class Neighbours {
     const n = this.byId.get(peerId);
     if (!n) return undefined;
     this.advance(now);
+    this.sync(n);
     const out = {} as Usefulness;
     for (const c of CRITERIA) out[c.weight] = sum(n.cells, n.base + c.offset, c.cells);
     return out;
@@ -437,6 +446,7 @@ export class Neighbours {
     const bases = scoreBase; // where each neighbour's counters start in its page
     let i = 0;
     for (const nb of this.byId.values()) {
+      this.sync(nb);
       list[i] = nb;
       bases[i++] = nb.base;
     }
@@ -487,11 +497,13 @@ export class Neighbours {
     const base = n.base;
     if (now >= this.steadyFrom && now <= this.steadyUntil) {
       // The usual case: a time within the newest buckets.
+      if (n.fineAt !== this.fineBucket || n.coarseAt !== this.coarseBucket) this.sync(n);
       if (fineRing >= 0) data[base + fineRing + this.fineCell] += amount;
       if (coarseRing >= 0) data[base + coarseRing + this.coarseCell] += amount;
       return;
     }
     this.advance(now);
+    this.sync(n);
     if (fineRing >= 0) {
       const b = Math.floor(now / FINE_MS);
       // An event older than the newest bucket seen still counts if its bucket is in the window.
@@ -503,23 +515,33 @@ export class Neighbours {
     }
   }
 
-  /** Moves the windows forward to `now`: clears the cells of the buckets that fell out. */
+  /** Moves the windows forward to `now` (each neighbour's cells of the buckets that fell out are cleared by `sync`). */
   private advance(now: number): void {
     if (now <= this.steadyUntil) return;
     let moved = false;
     const fine = Math.floor(now / FINE_MS);
     if (fine > this.fineBucket) {
-      this.clearBuckets(this.fineBucket, fine, FINE_CELLS, FINE_RINGS);
       this.fineBucket = fine;
       moved = true;
     }
     const coarse = Math.floor(now / COARSE_MS);
     if (coarse > this.coarseBucket) {
-      this.clearBuckets(this.coarseBucket, coarse, COARSE_CELLS, COARSE_RINGS);
       this.coarseBucket = coarse;
       moved = true;
     }
     if (moved) this.settle();
+  }
+
+  /** Clears the neighbour's cells of the buckets that fell out of the windows since it was last synced. */
+  private sync(nb: Neighbour): void {
+    if (nb.fineAt !== this.fineBucket) {
+      clearBuckets(nb, nb.fineAt, this.fineBucket, FINE_CELLS, FINE_RINGS);
+      nb.fineAt = this.fineBucket;
+    }
+    if (nb.coarseAt !== this.coarseBucket) {
+      clearBuckets(nb, nb.coarseAt, this.coarseBucket, COARSE_CELLS, COARSE_RINGS);
+      nb.coarseAt = this.coarseBucket;
+    }
   }
 
   /**
@@ -544,21 +566,6 @@ export class Neighbours {
     this.fineCell = mod(fine, FINE_CELLS);
     this.coarseCell = mod(coarse, COARSE_CELLS);
   }
-
-  /**
-   * Clears, in every neighbour's counters, the ring cells of buckets `from + 1 .. to` (at most a
-   * whole ring). A block taken later starts with all cells 0.
-   */
-  private clearBuckets(from: number, to: number, cells: number, rings: readonly number[]): void {
-    const steps = Math.min(to - from, cells);
-    for (const nb of this.byId.values()) {
-      const data = nb.cells;
-      for (let s = 1; s <= steps; s++) {
-        const at = nb.base + mod(to - steps + s, cells);
-        for (let r = 0; r < rings.length; r++) data[at + rings[r]] = 0;
-      }
-    }
-  }
 }
 
 /**
@@ -576,6 +583,19 @@ function goesBefore(list: readonly Neighbour[], totals: Float64Array, a: number,
 /** Whether `t` is in fine bucket `fine` and coarse bucket `coarse`. */
 function inBuckets(t: number, fine: number, coarse: number): boolean {
   return Math.floor(t / FINE_MS) === fine && Math.floor(t / COARSE_MS) === coarse;
+}
+
+/**
+ * Clears in the neighbour's counters the ring cells of buckets `from + 1 .. to` (at most a whole
+ * ring). A block taken later starts with all cells 0.
+ */
+function clearBuckets(nb: Neighbour, from: number, to: number, cells: number, rings: readonly number[]): void {
+  const steps = Math.min(to - from, cells);
+  const data = nb.cells;
+  for (let s = 1; s <= steps; s++) {
+    const at = nb.base + mod(to - steps + s, cells);
+    for (let r = 0; r < rings.length; r++) data[at + rings[r]!] = 0;
+  }
 }
 
 /** The sum of a ring's cells, always added in the same order so the float result never varies. */
