@@ -157,7 +157,8 @@ export class NeighbourCounters {
   take(): number {
     const reused = this.free.pop();
     if (reused !== undefined) {
-      this.pageOf(reused).fill(0, this.baseOf(reused), this.baseOf(reused) + STRIDE);
+      const base = this.baseOf(reused);
+      this.pageOf(reused).fill(0, base, base + STRIDE);
       return reused;
     }
     const block = this.used++;
